@@ -1,0 +1,5 @@
+"""``python -m pyre_http``"""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The ``pyre-http`` command (also ``python -m pyre_http``).
+
+Option names and defaults follow uvicorn's so that a uvicorn command line
+works after renaming the program, plus pyre-http's own request limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import config as defaults
+from ._version import version_line
+from .config import LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, Config, parse_header
+from .runner import serve_and_report
+from .server import CoreFactory
+
+
+def _header(text: str) -> tuple[str, str]:
+    try:
+        return parse_header(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyre-http",
+        description="Serve an ASGI 3 application with pyre-http.",
+    )
+    flag = argparse.BooleanOptionalAction  # --x / --no-x pairs, as in uvicorn
+    parser.add_argument("app", metavar="APP", help='the ASGI application, as "module:attribute"')
+    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--host", default=defaults.DEFAULT_HOST, help="bind to this address; IPv6 works, e.g. :: (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=defaults.DEFAULT_PORT, help="bind to this port, 0 for any free one (default: %(default)s)")
+    parser.add_argument("--backlog", type=_positive_int, default=defaults.DEFAULT_BACKLOG, help="listen() backlog (default: %(default)s)")
+    parser.add_argument("--factory", action="store_true", help="APP is a factory: call it with no arguments to get the app")
+    parser.add_argument("--app-dir", default=".", help="directory put first on sys.path before importing APP (default: %(default)s)")
+    parser.add_argument("--loop", choices=LOOP_CHOICES, default="auto", help="event loop; auto means uvloop if installed (default: %(default)s)")
+    parser.add_argument("--lifespan", choices=LIFESPAN_CHOICES, default="auto", help="ASGI lifespan protocol (default: %(default)s)")
+    parser.add_argument("--log-level", choices=tuple(LOG_LEVELS), default="info", help="(default: %(default)s)")
+    parser.add_argument("--access-log", action=flag, default=True, help="log every request")
+    parser.add_argument("--root-path", default="", help="ASGI root_path, for an app mounted below a URL prefix")
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_TIMEOUT_KEEP_ALIVE,
+        help="close idle keep-alive connections after this many seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout-graceful-shutdown",
+        type=_non_negative_float,
+        default=None,
+        help="seconds to wait for requests to finish on shutdown before cancelling them (default: forever)",
+    )
+    parser.add_argument("--server-header", action=flag, default=True, help="send a Server header")
+    parser.add_argument("--date-header", action=flag, default=True, help="send a Date header")
+    parser.add_argument(
+        "--header",
+        dest="headers",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="extra default response header (repeatable)",
+    )
+    limits = parser.add_argument_group("request limits (a request over a limit gets a 4xx answer)")
+    limits.add_argument(
+        "--limit-request-line",
+        type=_positive_int,
+        default=defaults.DEFAULT_LIMIT_REQUEST_LINE,
+        help="maximum request line length in bytes (414 above; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--limit-request-headers",
+        type=_positive_int,
+        default=defaults.DEFAULT_LIMIT_REQUEST_HEADERS,
+        help="maximum number of header fields (431 above; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--limit-request-header-size",
+        type=_positive_int,
+        default=defaults.DEFAULT_LIMIT_REQUEST_HEADER_SIZE,
+        help="maximum size of the request head in bytes (431 above; default: %(default)s)",
+    )
+    limits.add_argument(
+        "--limit-request-body",
+        type=_non_negative_int,
+        default=defaults.DEFAULT_LIMIT_REQUEST_BODY,
+        help="maximum request body in bytes, 0 for unlimited (413 above; default: %(default)s)",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    """Command line to Config. Usage errors exit with status 2, as argparse does."""
+    args = vars(build_parser().parse_args(argv))
+    return Config(**args)
+
+
+def main(argv: Sequence[str] | None = None, *, core_factory: CoreFactory | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        return serve_and_report(config, core_factory)
+    except KeyboardInterrupt:
+        # Ctrl+C before the signal handlers were installed (e.g. while the
+        # app module was still importing): stop quietly.
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Server settings: one dataclass filled by both the CLI and ``run()``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Awaitable, Callable, MutableMapping, Union
+
+# The ASGI 3 callable: app(scope, receive, send) -> awaitable.
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+TRACE_LEVEL = 5  # below DEBUG, as in uvicorn: per-request protocol chatter
+
+LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+LIFESPAN_CHOICES = ("auto", "on", "off")
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE_LEVEL,
+}
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_BACKLOG = 2048
+DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
+DEFAULT_LIMIT_REQUEST_LINE = 8190
+DEFAULT_LIMIT_REQUEST_HEADERS = 100
+DEFAULT_LIMIT_REQUEST_HEADER_SIZE = 16384
+DEFAULT_LIMIT_REQUEST_BODY = 1024 * 1024 * 1024  # 1 GiB; 0 means unlimited
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything the server needs to start.
+
+    ``app`` is either an ASGI 3 callable or an import string
+    ``"module:attribute"`` (the attribute may be dotted).
+    """
+
+    app: Union[str, ASGIApp]
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    factory: bool = False
+    app_dir: str | None = "."
+    loop: str = "auto"
+    lifespan: str = "auto"
+    log_level: Union[str, int] = "info"
+    access_log: bool = True
+    root_path: str = ""
+    timeout_keep_alive: float = DEFAULT_TIMEOUT_KEEP_ALIVE
+    # None waits for connections and tasks forever, as uvicorn does.
+    timeout_graceful_shutdown: float | None = None
+    server_header: bool = True
+    date_header: bool = True
+    headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    backlog: int = DEFAULT_BACKLOG
+    limit_request_line: int = DEFAULT_LIMIT_REQUEST_LINE
+    limit_request_headers: int = DEFAULT_LIMIT_REQUEST_HEADERS
+    limit_request_header_size: int = DEFAULT_LIMIT_REQUEST_HEADER_SIZE
+    limit_request_body: int = DEFAULT_LIMIT_REQUEST_BODY
+
+    def __post_init__(self) -> None:
+        # Programming mistakes in run(...) arguments fail here, early and
+        # plainly, instead of deep inside the native core.
+        if self.loop not in LOOP_CHOICES:
+            raise ValueError(f"loop must be one of {LOOP_CHOICES}, not {self.loop!r}")
+        if self.lifespan not in LIFESPAN_CHOICES:
+            raise ValueError(f"lifespan must be one of {LIFESPAN_CHOICES}, not {self.lifespan!r}")
+        if isinstance(self.log_level, str) and self.log_level.lower() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {tuple(LOG_LEVELS)}, not {self.log_level!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        for name in ("limit_request_line", "limit_request_headers", "limit_request_header_size", "backlog"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.limit_request_body < 0:
+            raise ValueError("limit_request_body must be >= 0 (0 means unlimited)")
+        if self.timeout_keep_alive < 0:
+            raise ValueError("timeout_keep_alive must be >= 0")
+        if self.timeout_graceful_shutdown is not None and self.timeout_graceful_shutdown < 0:
+            raise ValueError("timeout_graceful_shutdown must be >= 0 or None")
+        self.headers = [validate_header(name, value) for name, value in self.headers]
+
+    @property
+    def log_level_number(self) -> int:
+        if isinstance(self.log_level, int):
+            return self.log_level
+        return LOG_LEVELS[self.log_level.lower()]
+
+    @property
+    def body_limit_or_none(self) -> int | None:
+        """The body limit in the form the core takes: None for unlimited."""
+        return self.limit_request_body or None
+
+
+# RFC 9110 token characters: what a header field name may contain.
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def validate_header(name: str, value: str) -> tuple[str, str]:
+    """Check one extra default response header; return it with the name lowercased.
+
+    A CR or LF in either part would let a header value inject new headers or
+    split the response, so both are refused here rather than in every response.
+    """
+    if not name or not set(name) <= _TOKEN_CHARS:
+        raise ValueError(f"invalid header name {name!r}")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError(f"invalid header value for {name!r}: contains CR, LF or NUL")
+    return name.lower(), value
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse ``"Name: value"`` from the command line: split at the first colon, strip."""
+    name, sep, value = text.partition(":")
+    if not sep:
+        raise ValueError(f"header {text!r} must be in the form NAME:VALUE")
+    return validate_header(name.strip(), value.strip())

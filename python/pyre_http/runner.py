@@ -1,0 +1,55 @@
+"""From a Config to a served application: the one path both the CLI and run() take."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+from .config import DEFAULT_HOST, DEFAULT_PORT, ASGIApp, Config
+from .errors import StartupError
+from .importer import load_app
+from .logging_setup import configure_logging
+from .loops import loop_factory, run_on_new_loop
+from .server import CoreFactory, Server, native_core_factory
+
+
+def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int:
+    """Load the app, serve it, return the exit status. Raises StartupError.
+
+    ``core_factory`` replaces ``pyre_http._core.Server`` (tests use a fake).
+    """
+    app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
+    configure_logging(config.log_level_number, config.access_log)
+    # Resolved before the loop starts, so a missing native module is
+    # reported before the application's lifespan startup runs.
+    factory = core_factory if core_factory is not None else native_core_factory()
+    new_loop = loop_factory(config.loop)
+    server = Server(config, app, factory)
+    return run_on_new_loop(server.serve(), new_loop)
+
+
+def serve_and_report(config: Config, core_factory: CoreFactory | None = None) -> int:
+    """serve_config, with a startup error turned into one stderr line and a status."""
+    try:
+        return serve_config(config, core_factory)
+    except StartupError as exc:
+        print(f"pyre-http: error: {exc}", file=sys.stderr)
+        if config.log_level_number <= 10 and exc.__cause__ is not None:
+            # --log-level debug/trace: the full story, for the app's own bugs.
+            traceback.print_exception(exc.__cause__)
+        return exc.exit_code
+
+
+def run(app: str | ASGIApp, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any) -> None:
+    """Serve ``app`` (an ASGI 3 callable or ``"module:attr"``) until SIGINT/SIGTERM.
+
+    ``options`` are the other :class:`Config` fields (``lifespan="on"``,
+    ``log_level="debug"``, ``timeout_graceful_shutdown=10``...). Like uvicorn,
+    a failure to start prints one line on stderr and exits the process with
+    a non-zero status (SystemExit).
+    """
+    config = Config(app=app, host=host, port=port, **options)
+    status = serve_and_report(config)
+    if status:
+        sys.exit(status)
