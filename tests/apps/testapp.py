@@ -1,0 +1,361 @@
+"""The ASGI application the end-to-end tests run: one route per behaviour.
+
+Plain ASGI 3, no framework, so that every message the server sees is the one
+written here. Side effects the tests check from outside (exceptions seen by
+the app, messages received after the fact, lifespan markers) are written as
+small files into the directory named by the ``PYRE_TEST_DIR`` environment
+variable. Every path the app is called with is recorded; ``GET /calls``
+returns that list, so tests can prove a rejected request never reached it.
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+from urllib.parse import parse_qs
+
+SIDE_DIR = os.environ.get("PYRE_TEST_DIR")
+CALLS = []
+ROUTES = {}
+
+
+def side_write(name, text):
+    """Writes a marker file atomically (tests poll for it)."""
+    if not SIDE_DIR:
+        return
+    path = os.path.join(SIDE_DIR, name)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def jsonable(obj):
+    """Scope values to JSON; bytes become {"__bytes__": latin-1 text}."""
+    if isinstance(obj, bytes):
+        return {"__bytes__": obj.decode("latin-1")}
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return {"__repr__": repr(obj)}
+
+
+def query(scope):
+    return {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+
+
+def route(path):
+    def register(handler):
+        ROUTES[path] = handler
+        return handler
+
+    return register
+
+
+async def respond(send, status, body=b"", content_type=b"text/plain; charset=utf-8", headers=()):
+    if isinstance(body, str):
+        body = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(send, obj, status=200):
+    await respond(send, status, json.dumps(obj).encode(), b"application/json")
+
+
+async def read_body(receive, delay=0.0):
+    """Reads the whole body; returns (bytes, [[len, more_body], ...])."""
+    chunks, events = [], []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise RuntimeError(f"unexpected {message['type']} while reading the body")
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        chunks.append(body)
+        events.append([len(body), more])
+        if not more:
+            return b"".join(chunks), events
+        if delay:
+            await asyncio.sleep(delay)
+
+
+async def lifespan(scope, receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            state = scope.get("state")
+            if state is not None:
+                state["started"] = True
+                state["shared"] = {"note": "set at startup"}
+            side_write("startup", "ok")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            side_write("shutdown", "ok")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    if scope["type"] != "http":
+        raise RuntimeError(f"unsupported scope type {scope['type']!r}")
+    CALLS.append(scope["path"])
+    handler = ROUTES.get(scope["path"])
+    if handler is None:
+        return await respond(send, 404, b"no such test route\n")
+    return await handler(scope, receive, send)
+
+
+# ---------------------------------------------------------------- basics
+
+
+@route("/hello")
+async def hello(scope, receive, send):
+    await respond(send, 200, b"Hello, world!")
+
+
+@route("/ident")
+async def ident(scope, receive, send):
+    """Answers with what identifies the request: method, raw path, query."""
+    text = scope["method"].encode() + b" " + scope["raw_path"]
+    if scope["query_string"]:
+        text += b"?" + scope["query_string"]
+    await respond(send, 200, text)
+
+
+@route("/echo")
+async def echo(scope, receive, send):
+    body, _ = await read_body(receive)
+    await respond(send, 200, body, b"application/octet-stream")
+
+
+@route("/body-events")
+async def body_events(scope, receive, send):
+    body, events = await read_body(receive, float(query(scope).get("delay", 0)))
+    await respond_json(
+        send,
+        {"size": len(body), "sha256": hashlib.sha256(body).hexdigest(), "events": events},
+    )
+
+
+@route("/scope")
+async def scope_route(scope, receive, send):
+    await read_body(receive)
+    await respond_json(send, jsonable(scope))
+    # Mutates this request's copy of the lifespan state; the next request
+    # must not see it.
+    state = scope.get("state")
+    if state is not None:
+        state["mutated"] = True
+
+
+@route("/calls")
+async def calls(scope, receive, send):
+    await respond_json(send, CALLS)
+
+
+@route("/chunked")
+async def chunked(scope, receive, send):
+    """No content-length: the server chooses the framing."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
+    for part in (b"part1,", b"part2,", b"part3"):
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+        await asyncio.sleep(0)
+    await send({"type": "http.response.body", "body": b""})
+
+
+@route("/status")
+async def status(scope, receive, send):
+    """Status from ?code=, empty body, no content-length (realistic for 204/304)."""
+    code = int(query(scope)["code"])
+    await send({"type": "http.response.start", "status": code, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@route("/close")
+async def close(scope, receive, send):
+    await respond(send, 200, b"closing", headers=[(b"connection", b"close")])
+
+
+@route("/no-read")
+async def no_read(scope, receive, send):
+    """Answers after a pause without ever calling receive()."""
+    await asyncio.sleep(0.3)
+    await respond(send, 200, b"answered without reading")
+
+
+@route("/sleep")
+async def sleep(scope, receive, send):
+    await asyncio.sleep(float(query(scope).get("s", 1)))
+    await respond(send, 200, b"slept")
+
+
+# ---------------------------------------------------------------- backpressure
+
+
+def big_chunk(i, size=65536):
+    """Chunk number i of /stream-big: distinct per index, so order matters."""
+    return i.to_bytes(8, "big") * (size // 8)
+
+
+@route("/stream-big")
+async def stream_big(scope, receive, send):
+    q = query(scope)
+    total = int(q["total"])
+    size = int(q.get("chunk", 65536))
+    count = total // size
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/octet-stream"),
+                (b"content-length", str(count * size).encode()),
+            ],
+        }
+    )
+    for i in range(count):
+        await send({"type": "http.response.body", "body": big_chunk(i, size), "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+# ---------------------------------------------------------------- receive()
+
+
+@route("/wait-disconnect")
+async def wait_disconnect(scope, receive, send):
+    """Receives until http.disconnect, then records what it got."""
+    tag = query(scope).get("tag", "x")
+    seen = []
+    while True:
+        message = await receive()
+        seen.append(message["type"])
+        if message["type"] == "http.disconnect":
+            side_write(f"disconnect-{tag}", json.dumps(seen))
+            return
+
+
+@route("/receive-after-response")
+async def receive_after_response(scope, receive, send):
+    await read_body(receive)
+    await respond(send, 200, b"done")
+    try:
+        message = await asyncio.wait_for(receive(), 3)
+        side_write("after-response", message["type"])
+    except asyncio.TimeoutError:
+        side_write("after-response", "timeout")
+
+
+# ---------------------------------------------------------------- send() checks
+
+BAD_SENDS = {
+    "bad-type": [{"type": "http.response.bogus"}],
+    "missing-status": [{"type": "http.response.start"}],
+    "status-str": [{"type": "http.response.start", "status": "200"}],
+    "header-str": [{"type": "http.response.start", "status": 200, "headers": [("x-a", "b")]}],
+    "header-not-pair": [{"type": "http.response.start", "status": 200, "headers": [(b"x-a",)]}],
+    "body-before-start": [{"type": "http.response.body", "body": b"x"}],
+    "body-str": [
+        {"type": "http.response.start", "status": 200, "headers": []},
+        {"type": "http.response.body", "body": "text, not bytes"},
+    ],
+    "start-twice": [
+        {"type": "http.response.start", "status": 200, "headers": []},
+        {"type": "http.response.start", "status": 200, "headers": []},
+    ],
+}
+
+
+@route("/send-check")
+async def send_check(scope, receive, send):
+    """Sends an invalid message; records the exception the app saw."""
+    kind = query(scope)["kind"]
+    messages = BAD_SENDS[kind]
+    started = False
+    try:
+        for message in messages:
+            await send(message)
+            started = started or message["type"] == "http.response.start"
+    except Exception as exc:  # noqa: BLE001 - reporting whatever the server raised
+        side_write(f"send-{kind}", f"{type(exc).__name__}: {exc}")
+    else:
+        side_write(f"send-{kind}", "no-exception")
+    # Best effort to finish the exchange; the server may refuse.
+    try:
+        if not started:
+            await respond(send, 500, b"invalid send was rejected")
+        else:
+            await send({"type": "http.response.body", "body": b""})
+    except Exception:  # noqa: BLE001
+        pass
+
+
+@route("/crlf-header")
+async def crlf_header(scope, receive, send):
+    """A header value that would inject a header if written as is (not caught)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"x-ok", b"fine\r\nx-injected: yes")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"should not be sent"})
+
+
+@route("/send-after-disconnect")
+async def send_after_disconnect(scope, receive, send):
+    """Waits for the client to go, then sends: records and re-raises the error."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"too late"})
+    except Exception as exc:
+        side_write(
+            "send-after-disconnect",
+            json.dumps({"type": type(exc).__name__, "oserror": isinstance(exc, OSError)}),
+        )
+        raise
+    side_write("send-after-disconnect", json.dumps({"type": None, "oserror": False}))
+
+
+# ---------------------------------------------------------------- app errors
+
+
+@route("/raise-before")
+async def raise_before(scope, receive, send):
+    raise RuntimeError("boom-before-start")
+
+
+@route("/raise-after")
+async def raise_after(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    await asyncio.sleep(0.05)
+    raise RuntimeError("boom-after-start")
+
+
+@route("/no-response")
+async def no_response(scope, receive, send):
+    return None
