@@ -85,6 +85,11 @@ class Server:
         except asyncio.CancelledError:
             if not self._force_exit:
                 raise
+            # We cancelled ourselves; undo the request so that an enclosing
+            # asyncio.timeout() or TaskGroup does not take it for its own.
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):  # Python 3.11+
+                task.uncancel()
             # Forced exit: the core has already been closed by the finally
             # blocks below; the lifespan gets no further say.
             lifespan.cancel()
