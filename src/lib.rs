@@ -1,12 +1,17 @@
-//! pyre-http's native core: the HTTP/1.1 protocol, the socket driver and the
-//! ASGI bridge. This file only declares the module; see docs/ARCHITECTURE.md.
+//! pyre-http's native core: the HTTP/1.1 protocol (`http1`), the socket
+//! driver (`net`) and the ASGI bridge (`asgi`). This file only declares the
+//! module; see docs/ARCHITECTURE.md.
 
+pub mod asgi;
 pub mod http1;
+pub mod net;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+// The driver's state lives on the event loop's thread (`unsendable`
+// classes); this module does not support free-threaded Python yet.
+#[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    Ok(())
+    asgi::register(m)
 }

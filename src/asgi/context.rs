@@ -1,0 +1,204 @@
+//! What every request of one server shares: the application, the event
+//! loop, how tasks start, response defaults, loggers and the running tasks.
+
+use super::awaitable::Done;
+use super::runner::AppRunner;
+use super::scope::ScopeBuilder;
+use super::session::HttpSession;
+use crate::http1::{http_date, ResponseDefaults};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct AppContext {
+    pub app: Py<PyAny>,
+    create_future: Py<PyAny>,
+    task_start: TaskStart,
+    pub scope: ScopeBuilder,
+    pub defaults: ResponseDefaults,
+    date: Cell<(u64, [u8; 29])>,
+    error_logger: Py<PyAny>,
+    /// `None` when access logging is off.
+    access_logger: Option<Py<PyAny>>,
+    tasks: RefCell<Slab<Py<PyAny>>>,
+    pub done: Py<Done>,
+}
+
+/// How an application coroutine becomes a task.
+enum TaskStart {
+    /// Python 3.12+: `asyncio.Task(coro, loop=loop, eager_start=True)`, so
+    /// a handler that never waits finishes inside the driver's callback.
+    Eager { task_type: Py<PyAny>, kwargs: Py<PyDict> },
+    /// `loop.create_task(coro)`: older Pythons, or a loop with a custom task
+    /// factory (which must be respected).
+    Loop(Py<PyAny>),
+}
+
+pub struct LoggingSetup {
+    pub error_logger: Py<PyAny>,
+    pub access_logger: Option<Py<PyAny>>,
+}
+
+impl AppContext {
+    pub fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        event_loop: &Bound<'_, PyAny>,
+        scope: ScopeBuilder,
+        defaults: ResponseDefaults,
+        logging: LoggingSetup,
+    ) -> PyResult<Self> {
+        Ok(AppContext {
+            app,
+            create_future: event_loop.getattr(intern!(py, "create_future"))?.unbind(),
+            task_start: TaskStart::choose(py, event_loop)?,
+            scope,
+            defaults,
+            date: Cell::new((u64::MAX, [0; 29])),
+            error_logger: logging.error_logger,
+            access_logger: logging.access_logger,
+            tasks: RefCell::new(Slab::new()),
+            done: Py::new(py, Done)?,
+        })
+    }
+
+    pub fn new_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.create_future.bind(py).call0()
+    }
+
+    /// Runs the application coroutine (wrapped in `runner`) as a task and
+    /// keeps a reference to it until it finishes.
+    pub fn start_task(&self, py: Python<'_>, runner: Bound<'_, AppRunner>) -> PyResult<()> {
+        let task = match &self.task_start {
+            TaskStart::Eager { task_type, kwargs } => {
+                task_type.bind(py).call((&runner,), Some(kwargs.bind(py)))?
+            }
+            TaskStart::Loop(create_task) => create_task.bind(py).call1((&runner,))?,
+        };
+        let mut runner = runner.borrow_mut();
+        if !runner.finished() {
+            let slot = self.tasks.borrow_mut().insert(task.unbind());
+            runner.set_task_slot(slot);
+        }
+        Ok(())
+    }
+
+    pub fn forget_task(&self, slot: usize) {
+        let task = self.tasks.borrow_mut().try_remove(slot);
+        drop(task);
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    pub fn cancel_tasks(&self, py: Python<'_>) -> PyResult<()> {
+        let tasks: Vec<Py<PyAny>> = self.tasks.borrow().iter().map(|(_, t)| t.clone_ref(py)).collect();
+        for task in tasks {
+            task.bind(py).call_method0(intern!(py, "cancel"))?;
+        }
+        Ok(())
+    }
+
+    /// The `date` header value, formatted at most once a second.
+    pub fn date(&self) -> [u8; 29] {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let (cached_secs, cached) = self.date.get();
+        if cached_secs == secs {
+            return cached;
+        }
+        let fresh = http_date(now);
+        self.date.set((secs, fresh));
+        fresh
+    }
+
+    /// Logs an application error with its traceback, once.
+    pub fn log_exception(&self, py: Python<'_>, message: &str, err: &PyErr) {
+        let kwargs = PyDict::new(py);
+        let logged = kwargs
+            .set_item(intern!(py, "exc_info"), err.value(py))
+            .and_then(|_| {
+                self.error_logger
+                    .bind(py)
+                    .call_method(intern!(py, "error"), (message,), Some(&kwargs))
+            });
+        if let Err(log_failure) = logged {
+            log_failure.write_unraisable(py, None);
+        }
+    }
+
+    pub fn log_error(&self, py: Python<'_>, message: &str) {
+        if let Err(log_failure) = self.error_logger.bind(py).call_method1(intern!(py, "error"), (message,)) {
+            log_failure.write_unraisable(py, None);
+        }
+    }
+
+    pub fn access_log_enabled(&self) -> bool {
+        self.access_logger.is_some()
+    }
+
+    /// One access-log line per completed response, as uvicorn writes it.
+    pub fn log_access(&self, py: Python<'_>, session: &HttpSession, client: &str) {
+        let (Some(logger), Some(line)) = (&self.access_logger, &session.request_line) else {
+            return;
+        };
+        let result = logger.bind(py).call_method1(
+            intern!(py, "info"),
+            ("%s - \"%s\" %d", client, line.as_str(), session.status),
+        );
+        if let Err(log_failure) = result {
+            log_failure.write_unraisable(py, None);
+        }
+    }
+}
+
+impl TaskStart {
+    fn choose(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let has_factory = !event_loop.call_method0(intern!(py, "get_task_factory"))?.is_none();
+        if py.version_info() >= (3, 12) && !has_factory {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "loop"), event_loop)?;
+            kwargs.set_item(intern!(py, "eager_start"), true)?;
+            let task_type = py.import(intern!(py, "asyncio"))?.getattr(intern!(py, "Task"))?;
+            return Ok(TaskStart::Eager {
+                task_type: task_type.unbind(),
+                kwargs: kwargs.unbind(),
+            });
+        }
+        Ok(TaskStart::Loop(event_loop.getattr(intern!(py, "create_task"))?.unbind()))
+    }
+}
+
+/// Resolves a future the application awaits, unless it was cancelled.
+pub fn resolve(py: Python<'_>, future: Py<PyAny>, value: Bound<'_, PyAny>) {
+    let future = future.bind(py);
+    let pending = future
+        .call_method0(intern!(py, "done"))
+        .and_then(|done| done.is_truthy())
+        .map(|done| !done)
+        .unwrap_or(false);
+    if pending {
+        if let Err(e) = future.call_method1(intern!(py, "set_result"), (value,)) {
+            e.write_unraisable(py, None);
+        }
+    }
+}
+
+/// Fails a future the application awaits, unless it was cancelled.
+pub fn reject(py: Python<'_>, future: Py<PyAny>, error: PyErr) {
+    let future = future.bind(py);
+    let pending = future
+        .call_method0(intern!(py, "done"))
+        .and_then(|done| done.is_truthy())
+        .map(|done| !done)
+        .unwrap_or(false);
+    if pending {
+        if let Err(e) = future.call_method1(intern!(py, "set_exception"), (error.value(py),)) {
+            e.write_unraisable(py, None);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The bridge's side of the driver: each protocol event becomes an
+//! application call or an ASGI message.
+
+use super::context::{reject, resolve, AppContext};
+use super::errors::ClientDisconnected;
+use super::receive::{disconnect_message, take_request_message, Receive};
+use super::runner::{finish_request, AppRunner};
+use super::scope::address_tuple;
+use super::send::Send;
+use super::session::HttpSession;
+use crate::http1::{BodyFraming, RequestHead};
+use crate::net::{ConnRef, Handler};
+use bytes::Bytes;
+use pyo3::prelude::*;
+use std::rc::Rc;
+
+pub struct AsgiHandler {
+    pub ctx: Rc<AppContext>,
+}
+
+impl AsgiHandler {
+    /// Builds the scope, calls `app(scope, receive, send)` and starts the
+    /// coroutine as a task.
+    fn dispatch(&self, py: Python<'_>, conn: &ConnRef<HttpSession>, head: RequestHead) -> PyResult<()> {
+        let ctx = &self.ctx;
+        let (seq, client, server) = {
+            let mut c = conn.borrow_mut();
+            let seq = c.session.seq + 1;
+            c.session.begin_request(seq, head.framing == BodyFraming::Empty);
+            if ctx.access_log_enabled() {
+                c.session.request_line = Some(format!(
+                    "{} {} HTTP/{}",
+                    String::from_utf8_lossy(head.method()),
+                    String::from_utf8_lossy(head.target()),
+                    head.version.as_str()
+                ));
+            }
+            let client = match &c.session.client {
+                Some(client) => client.clone_ref(py),
+                None => {
+                    let client = address_tuple(py, c.peer)?.into_any().unbind();
+                    c.session.client = Some(client.clone_ref(py));
+                    client
+                }
+            };
+            (seq, client, c.local)
+        };
+        let scope = ctx.scope.build(py, &head, client.bind(py), server)?;
+        let receive = Py::new(py, Receive::new(ctx.clone(), conn.clone(), seq))?;
+        let send = Py::new(py, Send::new(ctx.clone(), conn.clone(), seq))?;
+        let coro = match ctx.app.bind(py).call1((scope, receive, send)) {
+            Ok(coro) => coro,
+            Err(err) => {
+                finish_request(py, ctx, conn, seq, Err(err));
+                return Ok(());
+            }
+        };
+        let runner = Bound::new(py, AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq))?;
+        ctx.start_task(py, runner)
+    }
+}
+
+impl Handler for AsgiHandler {
+    type Session = HttpSession;
+
+    fn on_request(&self, conn: &ConnRef<HttpSession>, head: RequestHead) {
+        Python::attach(|py| {
+            if let Err(err) = self.dispatch(py, conn, head) {
+                // The server's own failure (out of memory, a broken loop):
+                // answer 500 rather than leave the client waiting.
+                let seq = conn.borrow().session.seq;
+                finish_request(py, &self.ctx, conn, seq, Err(err));
+            }
+        });
+    }
+
+    fn on_body(&self, conn: &ConnRef<HttpSession>, chunk: Option<Bytes>) {
+        let mut c = conn.borrow_mut();
+        match chunk {
+            Some(data) => {
+                c.session.body_buffered += data.len();
+                c.session.body.push_back(data);
+            }
+            None => c.session.body_complete = true,
+        }
+        if c.session.receive_waiter.is_none() {
+            return;
+        }
+        Python::attach(|py| match take_request_message(py, &mut c) {
+            Ok(Some(message)) => {
+                let waiter = c.session.receive_waiter.take();
+                drop(c);
+                if let Some(waiter) = waiter {
+                    resolve(py, waiter, message.into_any());
+                }
+            }
+            Ok(None) => {}
+            Err(err) => err.write_unraisable(py, None),
+        });
+    }
+
+    fn on_client_gone(&self, conn: &ConnRef<HttpSession>) {
+        let (receive_waiter, send_waiter) = {
+            let mut c = conn.borrow_mut();
+            c.session.client_gone = true;
+            (c.session.receive_waiter.take(), c.session.send_waiter.take())
+        };
+        if receive_waiter.is_none() && send_waiter.is_none() {
+            return;
+        }
+        Python::attach(|py| {
+            if let Some(waiter) = receive_waiter {
+                match disconnect_message(py) {
+                    Ok(message) => resolve(py, waiter, message.into_any()),
+                    Err(err) => err.write_unraisable(py, None),
+                }
+            }
+            if let Some(waiter) = send_waiter {
+                reject(py, waiter, ClientDisconnected::new_err("the client has disconnected"));
+            }
+        });
+    }
+
+    fn on_drained(&self, conn: &ConnRef<HttpSession>) {
+        let waiter = conn.borrow_mut().session.send_waiter.take();
+        if let Some(waiter) = waiter {
+            Python::attach(|py| resolve(py, waiter, py.None().into_bound(py)));
+        }
+    }
+
+    fn body_buffered(session: &HttpSession) -> usize {
+        session.body_buffered
+    }
+}

@@ -1,0 +1,95 @@
+//! The `receive` callable: `http.request` events from the body queue, then
+//! `http.disconnect` once the response is complete or the client has gone.
+
+use super::awaitable::Ready;
+use super::context::AppContext;
+use super::session::HttpSession;
+use crate::net::{ConnRef, Connection};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::rc::Rc;
+
+#[pyclass(module = "pyre_http._core", unsendable)]
+pub struct Receive {
+    ctx: Rc<AppContext>,
+    conn: ConnRef<HttpSession>,
+    seq: u64,
+}
+
+impl Receive {
+    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
+        Receive { ctx, conn, seq }
+    }
+}
+
+#[pymethods]
+impl Receive {
+    fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut conn = self.conn.borrow_mut();
+        let finished = conn.session.seq != self.seq || conn.proto.response_complete();
+        if !finished {
+            if let Some(message) = take_request_message(py, &mut conn)? {
+                return ready(py, message);
+            }
+        }
+        if finished || conn.session.client_gone || conn.is_closed() {
+            return ready(py, disconnect_message(py)?);
+        }
+        if let Some(previous) = &conn.session.receive_waiter {
+            let pending = !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()?;
+            if pending {
+                return Err(PyRuntimeError::new_err("receive() is already being awaited"));
+            }
+        }
+        if !conn.session.request_delivered {
+            // The application wants the body: now is the time to tell a
+            // client that waits for `100 Continue`.
+            let (proto, out) = conn.proto_and_out();
+            proto.send_continue(out);
+            if !conn.in_driver_callback() {
+                conn.flush();
+            }
+        }
+        if conn.read_paused {
+            conn.schedule();
+        }
+        let waiter = self.ctx.new_future(py)?;
+        conn.session.receive_waiter = Some(waiter.clone().unbind());
+        Ok(waiter.unbind())
+    }
+}
+
+fn ready(py: Python<'_>, message: Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Ready::new(message.into_any().unbind()))?.into_any())
+}
+
+/// The next `http.request` event, if body data (or its end) is there.
+pub fn take_request_message<'py>(
+    py: Python<'py>,
+    conn: &mut Connection<HttpSession>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let session = &mut conn.session;
+    if session.request_delivered || (session.body.is_empty() && !session.body_complete) {
+        return Ok(None);
+    }
+    let body = session.take_body();
+    let more_body = !session.body_complete;
+    session.request_delivered = !more_body;
+    if conn.read_paused {
+        // The application made room: reading may go on.
+        conn.schedule();
+    }
+    let message = PyDict::new(py);
+    message.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+    message.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
+    message.set_item(intern!(py, "more_body"), more_body)?;
+    Ok(Some(message))
+}
+
+pub fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let message = PyDict::new(py);
+    message.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+    Ok(message)
+}

@@ -1,0 +1,92 @@
+//! Writing what the application sends (and what the server answers for it
+//! when it fails) through the connection's protocol state.
+
+use super::context::AppContext;
+use super::session::HttpSession;
+use crate::http1::SendError;
+use crate::net::Connection;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+
+const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error";
+
+/// Encodes `http.response.start`: the status line and the app's headers,
+/// each checked before anything reaches the wire.
+pub fn start(
+    conn: &mut Connection<HttpSession>,
+    ctx: &AppContext,
+    status: u16,
+    headers: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let date = ctx.date();
+    let (proto, out) = conn.proto_and_out();
+    let mut writer = proto.start_response(status).map_err(order_error)?;
+    if let Some(headers) = headers {
+        for item in headers.try_iter()? {
+            let item = item?;
+            let (name, value) = header_pair(&item)?;
+            writer
+                .header(name.as_bytes(), value.as_bytes())
+                .map_err(|e| PyValueError::new_err(e.0))?;
+        }
+    }
+    writer.finish(&ctx.defaults, &date, out).map_err(|e| PyValueError::new_err(e.0))?;
+    conn.session.status = status;
+    Ok(())
+}
+
+/// One `[name, value]` pair of byte strings.
+fn header_pair<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let (name, value) = if let Ok(tuple) = item.cast::<PyTuple>() {
+        if tuple.len() != 2 {
+            return Err(PyValueError::new_err("each ASGI header must be a [name, value] pair"));
+        }
+        (tuple.get_item(0)?, tuple.get_item(1)?)
+    } else {
+        if item.len()? != 2 {
+            return Err(PyValueError::new_err("each ASGI header must be a [name, value] pair"));
+        }
+        (item.get_item(0)?, item.get_item(1)?)
+    };
+    let not_bytes = || PyTypeError::new_err("ASGI header names and values must be bytes");
+    Ok((
+        name.cast_into::<PyBytes>().map_err(|_| not_bytes())?,
+        value.cast_into::<PyBytes>().map_err(|_| not_bytes())?,
+    ))
+}
+
+/// Errors in the order of messages (body before start, a second start...).
+pub fn order_error(e: SendError) -> PyErr {
+    PyRuntimeError::new_err(e.0)
+}
+
+/// Answers 500 if nothing was sent yet; otherwise the response is cut off
+/// by closing the connection, so the client cannot mistake it for whole.
+pub fn fail(conn: &mut Connection<HttpSession>, ctx: &AppContext) {
+    if conn.is_closed() {
+        return;
+    }
+    if conn.proto.response_started() {
+        conn.close_soon();
+        return;
+    }
+    conn.proto.close_after_response();
+    let date = ctx.date();
+    let length = INTERNAL_ERROR_BODY.len().to_string();
+    let (proto, out) = conn.proto_and_out();
+    let written = proto.start_response(500).and_then(|mut writer| {
+        writer.header(b"content-type", b"text/plain; charset=utf-8")?;
+        writer.header(b"content-length", length.as_bytes())?;
+        writer.finish(&ctx.defaults, &date, out)
+    });
+    let written = written.and_then(|()| {
+        let (proto, out) = conn.proto_and_out();
+        proto.send_body(INTERNAL_ERROR_BODY, false, out)
+    });
+    conn.session.status = 500;
+    if written.is_err() {
+        conn.close_soon();
+    }
+    conn.schedule();
+}

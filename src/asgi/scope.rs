@@ -1,0 +1,161 @@
+//! Builds the ASGI `http` scope for a request head (asgiref www 2.5).
+//!
+//! Keys are interned strings; the constant parts (the `asgi` dict, common
+//! methods and header names, the server address) are built once and reused.
+
+use crate::http1::{decode_path, RequestHead};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+/// Header names common enough to share one bytes object between requests.
+const COMMON_HEADER_NAMES: &[&str] = &[
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "authorization",
+    "cache-control",
+    "origin",
+    "referer",
+    "upgrade-insecure-requests",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "if-none-match",
+    "if-modified-since",
+    "pragma",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+    "transfer-encoding",
+    "expect",
+];
+
+const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+
+pub struct ScopeBuilder {
+    asgi: Py<PyDict>,
+    root_path: Py<PyString>,
+    /// The lifespan state; each request gets a shallow copy.
+    state: Option<Py<PyDict>>,
+    header_names: Vec<(&'static [u8], Py<PyBytes>)>,
+    methods: Vec<(&'static [u8], Py<PyString>)>,
+    servers: RefCell<Vec<(SocketAddr, Py<PyTuple>)>>,
+}
+
+impl ScopeBuilder {
+    pub fn new(py: Python<'_>, root_path: &str, state: Option<Py<PyDict>>) -> PyResult<Self> {
+        let asgi = PyDict::new(py);
+        asgi.set_item("version", "3.0")?;
+        asgi.set_item("spec_version", "2.5")?;
+        Ok(ScopeBuilder {
+            asgi: asgi.unbind(),
+            root_path: PyString::new(py, root_path).unbind(),
+            state,
+            header_names: COMMON_HEADER_NAMES
+                .iter()
+                .map(|name| (name.as_bytes(), PyBytes::new(py, name.as_bytes()).unbind()))
+                .collect(),
+            methods: COMMON_METHODS
+                .iter()
+                .map(|m| (m.as_bytes(), PyString::intern(py, m).unbind()))
+                .collect(),
+            servers: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn build<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        client: &Bound<'py, PyAny>,
+        server: SocketAddr,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let scope = PyDict::new(py);
+        scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
+        let version = match head.version {
+            crate::http1::Version::Http10 => intern!(py, "1.0"),
+            crate::http1::Version::Http11 => intern!(py, "1.1"),
+        };
+        scope.set_item(intern!(py, "http_version"), version)?;
+        scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
+        scope.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
+        let raw_path = head.path();
+        scope.set_item(intern!(py, "path"), decoded_path(py, raw_path))?;
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
+        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.query()))?;
+        scope.set_item(intern!(py, "root_path"), self.root_path.bind(py))?;
+        scope.set_item(intern!(py, "headers"), self.headers(py, head)?)?;
+        scope.set_item(intern!(py, "client"), client)?;
+        scope.set_item(intern!(py, "server"), self.server(py, server)?)?;
+        if let Some(state) = &self.state {
+            scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
+        }
+        scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+        Ok(scope)
+    }
+
+    fn method<'py>(&self, py: Python<'py>, method: &[u8]) -> Bound<'py, PyString> {
+        for (known, interned) in &self.methods {
+            if *known == method {
+                return interned.bind(py).clone();
+            }
+        }
+        // Methods are tokens, hence ASCII.
+        PyString::new(py, &String::from_utf8_lossy(method))
+    }
+
+    fn header_name<'py>(&self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyBytes> {
+        for (known, shared) in &self.header_names {
+            if *known == name {
+                return shared.bind(py).clone();
+            }
+        }
+        PyBytes::new(py, name)
+    }
+
+    fn headers<'py>(&self, py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (name, value) in head.headers() {
+            let pair = PyTuple::new(py, [self.header_name(py, name).into_any(), PyBytes::new(py, value).into_any()])?;
+            list.append(pair)?;
+        }
+        Ok(list)
+    }
+
+    fn server<'py>(&self, py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
+        let mut servers = self.servers.borrow_mut();
+        if let Some((_, cached)) = servers.iter().find(|(a, _)| *a == addr) {
+            return Ok(cached.bind(py).clone());
+        }
+        let tuple = address_tuple(py, addr)?;
+        servers.push((addr, tuple.clone().unbind()));
+        Ok(tuple)
+    }
+}
+
+fn decoded_path<'py>(py: Python<'py>, raw_path: &[u8]) -> Bound<'py, PyString> {
+    // Most paths have nothing to decode and are ASCII: skip the copy.
+    if !raw_path.contains(&b'%') && raw_path.is_ascii() {
+        if let Ok(text) = std::str::from_utf8(raw_path) {
+            return PyString::new(py, text);
+        }
+    }
+    PyString::new(py, &decode_path(raw_path))
+}
+
+/// `(host, port)` as ASGI's `client` and `server` want it.
+pub fn address_tuple<'py>(py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
+    let host = PyString::new(py, &addr.ip().to_canonical().to_string());
+    let port = addr.port().into_pyobject(py)?;
+    PyTuple::new(py, [host.into_any(), port.into_any()])
+}

@@ -1,0 +1,158 @@
+//! The `send` callable: checks each ASGI message and encodes it into the
+//! connection's output buffer. Returns an awaitable that is already done,
+//! unless the output buffer is above its high-water mark.
+
+use super::context::{resolve, AppContext};
+use super::errors::ClientDisconnected;
+use super::receive::disconnect_message;
+use super::response;
+use super::session::HttpSession;
+use crate::net::{ConnRef, Connection};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
+use std::rc::Rc;
+
+/// Unsent bytes above which `send()` waits for the socket.
+const HIGH_WATER: usize = crate::net::WRITE_HIGH_WATER;
+
+#[pyclass(module = "pyre_http._core", unsendable)]
+pub struct Send {
+    ctx: Rc<AppContext>,
+    conn: ConnRef<HttpSession>,
+    seq: u64,
+}
+
+impl Send {
+    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
+        Send { ctx, conn, seq }
+    }
+
+    /// Fails unless this request's response can still be written.
+    fn check_writable(&self, conn: &Connection<HttpSession>) -> PyResult<()> {
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        if conn.session.seq != self.seq {
+            return Err(PyRuntimeError::new_err("the response has already completed"));
+        }
+        Ok(())
+    }
+
+    fn start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let status = message
+            .get_item(intern!(py, "status"))?
+            .ok_or_else(|| PyKeyError::new_err("'http.response.start' needs a 'status'"))?;
+        if status.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err("'status' must be an int"));
+        }
+        let status: u16 = status
+            .extract()
+            .map_err(|_| PyValueError::new_err("'status' must be an int from 200 to 999"))?;
+        let headers = message.get_item(intern!(py, "headers"))?;
+        let trailers = message.get_item(intern!(py, "trailers"))?;
+        if let Some(trailers) = trailers {
+            if trailers.is_truthy()? {
+                return Err(PyValueError::new_err(
+                    "response trailers are not supported (no 'http.response.trailers' extension)",
+                ));
+            }
+        }
+        let mut conn = self.conn.borrow_mut();
+        self.check_writable(&conn)?;
+        let headers = headers.filter(|h| !h.is_none());
+        response::start(&mut conn, &self.ctx, status, headers.as_ref())?;
+        if !conn.in_driver_callback() {
+            // Sent with the body that usually follows, on the next loop
+            // iteration at the latest.
+            conn.schedule();
+        }
+        Ok(self.ctx.done.clone_ref(py).into_any())
+    }
+
+    fn body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let body = message.get_item(intern!(py, "body"))?;
+        let body = match &body {
+            None => None,
+            Some(b) => Some(
+                b.cast::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err("'body' must be bytes"))?
+                    .clone(),
+            ),
+        };
+        let more = match message.get_item(intern!(py, "more_body"))? {
+            None => false,
+            Some(flag) => flag
+                .cast::<PyBool>()
+                .map_err(|_| PyTypeError::new_err("'more_body' must be a bool"))?
+                .is_true(),
+        };
+        let mut conn = self.conn.borrow_mut();
+        self.check_writable(&conn)?;
+        if !conn.proto.response_started() {
+            return Err(PyRuntimeError::new_err(
+                "'http.response.body' sent before 'http.response.start'",
+            ));
+        }
+        let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
+        let (proto, out) = conn.proto_and_out();
+        proto.send_body(data, more, out).map_err(response::order_error)?;
+        if !conn.in_driver_callback() {
+            conn.flush();
+        }
+        if !more {
+            self.complete(py, conn);
+            return Ok(self.ctx.done.clone_ref(py).into_any());
+        }
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        if conn.unsent() > HIGH_WATER {
+            conn.write_blocked = true;
+            let waiter = self.ctx.new_future(py)?;
+            conn.session.send_waiter = Some(waiter.clone().unbind());
+            return Ok(waiter.unbind());
+        }
+        Ok(self.ctx.done.clone_ref(py).into_any())
+    }
+
+    /// The response is complete: log it, let the driver move on to the next
+    /// request, and tell a waiting `receive()` that the exchange is over.
+    fn complete(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
+        conn.schedule();
+        if self.ctx.access_log_enabled() {
+            let client = conn.peer.to_string();
+            self.ctx.log_access(py, &conn.session, &client);
+        }
+        let waiter = conn.session.receive_waiter.take();
+        drop(conn);
+        if let Some(waiter) = waiter {
+            if let Ok(message) = disconnect_message(py) {
+                resolve(py, waiter, message.into_any());
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Send {
+    fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let message = message
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
+        let kind = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyKeyError::new_err("an ASGI message needs a 'type'"))?;
+        let kind = kind
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
+        match kind.to_str()? {
+            "http.response.start" => self.start(py, message),
+            "http.response.body" => self.body(py, message),
+            other => Err(PyValueError::new_err(format!(
+                "unexpected ASGI message type '{other}' for an http connection"
+            ))),
+        }
+    }
+}

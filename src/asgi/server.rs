@@ -1,0 +1,137 @@
+//! `pyre_http._core.Server`: the Python face of one driver. The methods
+//! only convert arguments and call plain Rust.
+
+use super::context::{AppContext, LoggingSetup};
+use super::handler::AsgiHandler;
+use super::scope::ScopeBuilder;
+use crate::http1::{Limits, ResponseDefaults};
+use crate::net::{Driver, DriverConfig, Listener};
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Python's logging.INFO.
+const INFO: i32 = 20;
+
+#[pyclass(module = "pyre_http._core", unsendable)]
+pub struct Server {
+    driver: Driver<AsgiHandler>,
+}
+
+#[pymethods]
+impl Server {
+    #[new]
+    #[pyo3(signature = (
+        app, event_loop, sockets, *,
+        state=None, root_path=String::new(), server_header=true, date_header=true,
+        headers=Vec::new(), access_log=true, timeout_keep_alive=5.0,
+        limit_request_line=8190, limit_request_headers=100,
+        limit_request_header_size=16384, limit_request_body=Some(1 << 30),
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        event_loop: &Bound<'_, PyAny>,
+        sockets: Vec<Bound<'_, PyAny>>,
+        state: Option<Py<PyDict>>,
+        root_path: String,
+        server_header: bool,
+        date_header: bool,
+        headers: Vec<(String, String)>,
+        access_log: bool,
+        timeout_keep_alive: f64,
+        limit_request_line: usize,
+        limit_request_headers: usize,
+        limit_request_header_size: usize,
+        limit_request_body: Option<u64>,
+    ) -> PyResult<Self> {
+        if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
+            return Err(PyValueError::new_err("timeout_keep_alive must be a non-negative number"));
+        }
+        let mut listeners = Vec::with_capacity(sockets.len());
+        for socket in &sockets {
+            let fd: i32 = socket.call_method0(intern!(py, "fileno"))?.extract()?;
+            listeners.push(Listener::from_fd(fd)?);
+        }
+        let defaults = ResponseDefaults {
+            server: server_header.then(|| b"pyre-http".to_vec()),
+            date: date_header,
+            extra: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_ascii_lowercase().into_bytes(), value.into_bytes()))
+                .collect(),
+        };
+        let logging = py.import(intern!(py, "logging"))?;
+        let get_logger = logging.getattr(intern!(py, "getLogger"))?;
+        let error_logger = get_logger.call1(("pyre_http.error",))?;
+        let access_logger = get_logger.call1(("pyre_http.access",))?;
+        let access_on = access_log && access_logger.call_method1(intern!(py, "isEnabledFor"), (INFO,))?.is_truthy()?;
+        let ctx = AppContext::new(
+            py,
+            app,
+            event_loop,
+            ScopeBuilder::new(py, &root_path, state)?,
+            defaults,
+            LoggingSetup {
+                error_logger: error_logger.unbind(),
+                access_logger: access_on.then(|| access_logger.unbind()),
+            },
+        )?;
+        let config = DriverConfig {
+            limits: Limits {
+                max_request_line: limit_request_line,
+                max_header_bytes: limit_request_header_size,
+                max_headers: limit_request_headers,
+                max_body: limit_request_body,
+                ..Limits::default()
+            },
+            keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
+        };
+        let handler = AsgiHandler { ctx: Rc::new(ctx) };
+        Ok(Server {
+            driver: Driver::new(handler, config, listeners)?,
+        })
+    }
+
+    /// The descriptor for `loop.add_reader(fd, server.on_ready)`.
+    fn fileno(&self) -> i32 {
+        self.driver.fd()
+    }
+
+    fn on_ready(&mut self) -> PyResult<()> {
+        Ok(self.driver.on_ready()?)
+    }
+
+    /// Timers; call about once a second.
+    fn tick(&mut self) {
+        self.driver.tick();
+    }
+
+    fn stop_accepting(&mut self) {
+        self.driver.stop_accepting();
+    }
+
+    fn shutdown(&mut self) {
+        self.driver.shutdown();
+    }
+
+    fn connection_count(&self) -> usize {
+        self.driver.connection_count()
+    }
+
+    fn task_count(&self) -> usize {
+        self.driver.handler().ctx.task_count()
+    }
+
+    fn cancel_tasks(&self, py: Python<'_>) -> PyResult<()> {
+        self.driver.handler().ctx.cancel_tasks(py)
+    }
+
+    fn close(&mut self) {
+        self.driver.close_all();
+    }
+}

@@ -1,0 +1,62 @@
+//! What the bridge keeps per connection, beside the protocol state: the
+//! current request's body queue and the futures the application waits on.
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use std::collections::VecDeque;
+
+#[derive(Default)]
+pub struct HttpSession {
+    /// Number of the current request on this connection. `send`/`receive`
+    /// objects carry the number of their own request, so that those of a
+    /// finished request see it finished.
+    pub seq: u64,
+    pub body: VecDeque<Bytes>,
+    pub body_buffered: usize,
+    /// The whole body has arrived (it may still be queued).
+    pub body_complete: bool,
+    /// The last `http.request` event (`more_body: False`) has been given out.
+    pub request_delivered: bool,
+    /// `receive()` is waiting for body data or a disconnect.
+    pub receive_waiter: Option<Py<PyAny>>,
+    /// `send()` is waiting for the output buffer to drain.
+    pub send_waiter: Option<Py<PyAny>>,
+    pub client_gone: bool,
+    /// Response status, for the access log.
+    pub status: u16,
+    /// `(host, port)` of the peer, built once per connection.
+    pub client: Option<Py<PyAny>>,
+    /// "METHOD target HTTP/x.y", kept only when access logging is on.
+    pub request_line: Option<String>,
+}
+
+impl HttpSession {
+    /// Resets the per-request part for request number `seq`.
+    pub fn begin_request(&mut self, seq: u64, body_complete: bool) {
+        self.seq = seq;
+        self.body.clear();
+        self.body_buffered = 0;
+        self.body_complete = body_complete;
+        self.request_delivered = false;
+        self.receive_waiter = None;
+        self.send_waiter = None;
+        self.status = 0;
+        self.request_line = None;
+    }
+
+    /// Takes everything queued as one body piece.
+    pub fn take_body(&mut self) -> Bytes {
+        self.body_buffered = 0;
+        match self.body.len() {
+            0 => Bytes::new(),
+            1 => self.body.pop_front().unwrap_or_default(),
+            _ => {
+                let mut joined = Vec::with_capacity(self.body.iter().map(Bytes::len).sum());
+                for piece in self.body.drain(..) {
+                    joined.extend_from_slice(&piece);
+                }
+                Bytes::from(joined)
+            }
+        }
+    }
+}

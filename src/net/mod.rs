@@ -1,0 +1,14 @@
+//! The driver: sockets, the connection slab, buffers, timers and
+//! backpressure. It moves bytes between sockets and each connection's
+//! [`crate::http1::ServerConn`] and reports protocol events to a
+//! [`Handler`]; it knows nothing of Python.
+
+mod connection;
+mod driver;
+mod listener;
+mod schedule;
+
+pub use connection::{ConnRef, Connection, WRITE_HIGH_WATER};
+pub use driver::{Driver, DriverConfig, Handler};
+pub use listener::Listener;
+pub use schedule::Scheduler;
