@@ -8,10 +8,39 @@
 //! CONTRACT (fixed; the driver and bridge are written against it): the public
 //! items below keep these names and signatures. Internals may be split into
 //! submodules and re-exported from here.
+//!
+//! Modules, one job each:
+//! - `scan`: finds the end of a request head, enforcing limits and line rules
+//!   byte by byte while it is incomplete;
+//! - `parse`: request line and field lines into a zero-copy [`RequestHead`];
+//!   `target`: the request-target forms; `framing`: what the fields mean
+//!   (Content-Length / Transfer-Encoding, Host, keep-alive, Expect);
+//! - `body`: Content-Length and chunked decoding;
+//! - `response`: response head and body encoding, and [`error_response`];
+//! - `conn`: [`ServerConn`], the state machine tying them together;
+//! - `date`, `path`, `status`, `syntax`: small helpers.
 
-use bytes::{Bytes, BytesMut};
+mod body;
+mod conn;
+mod date;
+mod framing;
+mod parse;
+mod path;
+mod response;
+mod scan;
+mod status;
+mod syntax;
+mod target;
+#[cfg(test)]
+mod tests;
+
+pub use conn::{HeadWriter, ServerConn};
+pub use date::http_date;
+pub use path::decode_path;
+pub use response::error_response;
+
+use bytes::Bytes;
 use std::ops::Range;
-use std::time::SystemTime;
 
 /// Every bound on what a client may send. Each one answers with its own status.
 #[derive(Clone, Debug)]
@@ -159,137 +188,4 @@ pub struct ResponseDefaults {
     pub date: bool,
     /// Extra headers added to every response (`--header NAME:VALUE`), lower-case names.
     pub extra: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-/// Writes the response head field by field, so that the caller can pass
-/// header slices borrowed from Python objects without collecting them.
-pub struct HeadWriter<'c> {
-    _conn: &'c mut ServerConn,
-}
-
-impl<'c> HeadWriter<'c> {
-    /// Validates (token name, no CR/LF/NUL in value) and appends one field.
-    /// Names may come in any case; they are written as given.
-    pub fn header(&mut self, name: &[u8], value: &[u8]) -> Result<(), SendError> {
-        let _ = (name, value);
-        todo!()
-    }
-    /// Ends the head: adds date/server/extra/connection/framing headers,
-    /// writes everything to `out` and arms the body encoder.
-    pub fn finish(self, defaults: &ResponseDefaults, date: &[u8], out: &mut Vec<u8>) -> Result<(), SendError> {
-        let _ = (defaults, date, out);
-        todo!()
-    }
-}
-
-/// One connection's protocol state: request parsing, body decoding,
-/// response encoding, keep-alive and pipelining.
-pub struct ServerConn {
-    _private: (),
-}
-
-impl ServerConn {
-    pub fn new(limits: Limits) -> Self {
-        let _ = limits;
-        todo!()
-    }
-
-    /// The buffer the driver reads socket bytes into (append at the end).
-    pub fn recv_buf(&mut self) -> &mut BytesMut {
-        todo!()
-    }
-
-    /// Whether the driver should read more now: false while enough body is
-    /// buffered for the application or enough pipelined input waits.
-    /// `body_buffered` is how many body bytes the bridge holds unconsumed.
-    pub fn wants_read(&self, body_buffered: usize) -> bool {
-        let _ = body_buffered;
-        todo!()
-    }
-
-    /// The peer closed its sending side.
-    pub fn recv_eof(&mut self) {
-        todo!()
-    }
-
-    /// Advances the parser over buffered input.
-    pub fn next_event(&mut self) -> Event {
-        todo!()
-    }
-
-    /// If the current request expects 100-continue and neither the body nor
-    /// the response has started, appends `HTTP/1.1 100 Continue` (once).
-    pub fn send_continue(&mut self, out: &mut Vec<u8>) {
-        let _ = out;
-        todo!()
-    }
-
-    /// Starts the response to the current request. Fails (SendError) if one
-    /// started already, no request is in progress, or `status` is not in
-    /// 200..=999: ASGI has no message for interim 1xx responses, and a 1xx
-    /// sent as the final response would leave the client waiting.
-    /// The returned writer takes the fields.
-    pub fn start_response(&mut self, status: u16) -> Result<HeadWriter<'_>, SendError> {
-        let _ = status;
-        todo!()
-    }
-
-    /// Appends body bytes (chunk-framed when chunked; dropped for HEAD,
-    /// 204, 304). `more == false` ends the response; afterwards the
-    /// connection is ready for the next request (or will report `Close`).
-    /// Errors: no response started, response already complete, more bytes
-    /// than the declared Content-Length, or fewer at the end.
-    pub fn send_body(&mut self, data: &[u8], more: bool, out: &mut Vec<u8>) -> Result<(), SendError> {
-        let _ = (data, more, out);
-        todo!()
-    }
-
-    /// A response head has been written for the current request.
-    pub fn response_started(&self) -> bool {
-        todo!()
-    }
-
-    /// The current response is complete (or no request is in progress).
-    pub fn response_complete(&self) -> bool {
-        todo!()
-    }
-
-    /// The connection will close once the current response is written
-    /// (client asked, HTTP/1.0 without keep-alive, app sent `connection: close`,
-    /// body left unread after an unanswered 100-continue, or `close_after_response`).
-    pub fn will_close(&self) -> bool {
-        todo!()
-    }
-
-    /// Makes the current exchange the last one (graceful shutdown): the
-    /// response carries `connection: close` if it has not started.
-    pub fn close_after_response(&mut self) {
-        todo!()
-    }
-
-    /// No request in progress and no partial request buffered.
-    pub fn is_idle(&self) -> bool {
-        todo!()
-    }
-}
-
-/// The complete response for a rejected request: status line, `content-type:
-/// text/plain; charset=utf-8`, `content-length`, `connection: close`, and the
-/// reason followed by a newline as the body.
-pub fn error_response(err: &ProtocolError, out: &mut Vec<u8>) {
-    let _ = (err, out);
-    todo!()
-}
-
-/// IMF-fixdate for a `date` header, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn http_date(now: SystemTime) -> [u8; 29] {
-    let _ = now;
-    todo!()
-}
-
-/// Percent-decodes a request path for ASGI's `path` (invalid UTF-8 becomes
-/// U+FFFD, as Python's `urllib.parse.unquote` does).
-pub fn decode_path(raw_path: &[u8]) -> String {
-    let _ = raw_path;
-    todo!()
 }

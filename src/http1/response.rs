@@ -1,0 +1,301 @@
+//! Response encoding: the head field by field, then the body framed by
+//! Content-Length, chunked coding, or the connection's end. Also the canned
+//! response for a rejected request.
+
+use super::status::{push_decimal, push_hex, write_status_line};
+use super::syntax::{is_token, list_elements, parse_decimal};
+use super::{ProtocolError, ResponseDefaults, SendError, Version};
+
+/// How body bytes go on the wire once the head is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEncoder {
+    /// HEAD, 204, 304: no body by rule, whatever the application sends.
+    Discard,
+    /// Content-Length given: bytes still owed.
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 without a length: the body ends when the connection closes.
+    UntilClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No response begun for the current request.
+    Idle,
+    /// Status given, fields being collected (nothing written yet).
+    Head,
+    Body(BodyEncoder),
+    Done,
+}
+
+/// What the encoder needs to know about the request it answers.
+pub(crate) struct RequestContext {
+    pub version: Version,
+    pub is_head: bool,
+    /// The connection closes after this response for reasons outside the
+    /// response itself (client asked, shutdown, unanswered 100-continue).
+    pub closing: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct ResponseEncoder {
+    state: State,
+    /// The head being collected; reused across responses.
+    head: Vec<u8>,
+    status: u16,
+    content_length: Option<u64>,
+    chunked: bool,
+    has_date: bool,
+    has_server: bool,
+    /// The application sent `connection: close`, or the body came out
+    /// shorter than its Content-Length.
+    close: bool,
+}
+
+impl ResponseEncoder {
+    pub fn new() -> Self {
+        ResponseEncoder {
+            state: State::Idle,
+            head: Vec::new(),
+            status: 0,
+            content_length: None,
+            chunked: false,
+            has_date: false,
+            has_server: false,
+            close: false,
+        }
+    }
+
+    /// Ready for the response to a new request.
+    pub fn reset(&mut self) {
+        let head = std::mem::take(&mut self.head);
+        *self = ResponseEncoder {
+            head,
+            ..ResponseEncoder::new()
+        };
+        self.head.clear();
+    }
+
+    /// The head has been written.
+    pub fn started(&self) -> bool {
+        matches!(self.state, State::Body(_) | State::Done)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The response itself requires the connection to close afterwards.
+    pub fn wants_close(&self) -> bool {
+        self.close
+    }
+
+    pub fn start(&mut self, status: u16) -> Result<(), SendError> {
+        if !(200..=999).contains(&status) {
+            return Err(SendError(format!(
+                "Invalid response status {status}: must be in 200..=999"
+            )));
+        }
+        match self.state {
+            // A writer dropped without `finish` wrote nothing: start over.
+            State::Idle | State::Head => {}
+            State::Body(_) | State::Done => {
+                return Err(SendError("Response already started".into()))
+            }
+        }
+        self.reset();
+        self.state = State::Head;
+        self.status = status;
+        write_status_line(status, &mut self.head);
+        Ok(())
+    }
+
+    pub fn header(&mut self, name: &[u8], value: &[u8]) -> Result<(), SendError> {
+        if !is_token(name) {
+            return Err(SendError(format!(
+                "Invalid header name {:?}: must be an RFC 9110 token",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(SendError(format!(
+                "Invalid value for header {:?}: contains CR, LF or NUL",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_decimal(value).ok_or_else(|| {
+                SendError(format!(
+                    "Invalid Content-Length {:?}: must be decimal digits",
+                    String::from_utf8_lossy(value)
+                ))
+            })?;
+            if self.chunked {
+                return Err(SendError(
+                    "Content-Length and Transfer-Encoding together".into(),
+                ));
+            }
+            match self.content_length {
+                Some(prev) if prev != n => {
+                    return Err(SendError(format!(
+                        "Conflicting Content-Length values {prev} and {n}"
+                    )))
+                }
+                Some(_) => return Ok(()), // the same value twice: write it once
+                None => self.content_length = Some(n),
+            }
+            if self.status == 204 {
+                // RFC 9110 §8.6: never in a 204. Validated, then left out.
+                return Ok(());
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // We frame the body ourselves; only `chunked` can be honoured,
+            // and it is written by `finish` (once).
+            let mut codings = list_elements(value);
+            let only_chunked = codings
+                .next()
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+                && codings.next().is_none();
+            if !only_chunked {
+                return Err(SendError(format!(
+                    "Unsupported Transfer-Encoding {:?}: only chunked is supported",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+            if self.content_length.is_some() {
+                return Err(SendError(
+                    "Content-Length and Transfer-Encoding together".into(),
+                ));
+            }
+            self.chunked = true;
+            return Ok(());
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            // The Connection field is ours to write, from what both sides
+            // want; `close` from the application is honoured.
+            self.close |= list_elements(value).any(|t| t.eq_ignore_ascii_case(b"close"));
+            return Ok(());
+        } else if name.eq_ignore_ascii_case(b"date") {
+            self.has_date = true;
+        } else if name.eq_ignore_ascii_case(b"server") {
+            self.has_server = true;
+        }
+        push_field(&mut self.head, name, value);
+        Ok(())
+    }
+
+    /// Completes the head into `out`. Returns whether the connection closes
+    /// after this response.
+    pub fn finish(
+        &mut self,
+        request: &RequestContext,
+        defaults: &ResponseDefaults,
+        date: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SendError> {
+        if self.state != State::Head {
+            return Err(SendError("Response already started".into()));
+        }
+        if defaults.date && !self.has_date {
+            push_field(&mut self.head, b"date", date);
+        }
+        if let (Some(server), false) = (&defaults.server, self.has_server) {
+            push_field(&mut self.head, b"server", server);
+        }
+        for (name, value) in &defaults.extra {
+            push_field(&mut self.head, name, value);
+        }
+        let mut closing = request.closing || self.close;
+        let no_body = request.is_head || self.status == 204 || self.status == 304;
+        let encoder = match (no_body, self.content_length) {
+            (true, _) => BodyEncoder::Discard,
+            (false, Some(n)) => BodyEncoder::Length(n),
+            (false, None) if request.version == Version::Http11 => {
+                push_field(&mut self.head, b"transfer-encoding", b"chunked");
+                BodyEncoder::Chunked
+            }
+            (false, None) => {
+                closing = true;
+                BodyEncoder::UntilClose
+            }
+        };
+        if closing {
+            push_field(&mut self.head, b"connection", b"close");
+        } else if request.version == Version::Http10 {
+            push_field(&mut self.head, b"connection", b"keep-alive");
+        }
+        self.head.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.head);
+        self.state = State::Body(encoder);
+        Ok(closing)
+    }
+
+    pub fn body(&mut self, data: &[u8], more: bool, out: &mut Vec<u8>) -> Result<(), SendError> {
+        let encoder = match &mut self.state {
+            State::Idle | State::Head => return Err(SendError("Response not started".into())),
+            State::Done => return Err(SendError("Response already complete".into())),
+            State::Body(encoder) => encoder,
+        };
+        match encoder {
+            BodyEncoder::Discard => {}
+            BodyEncoder::Length(remaining) => {
+                if data.len() as u64 > *remaining {
+                    return Err(SendError(
+                        "Response content longer than Content-Length".into(),
+                    ));
+                }
+                out.extend_from_slice(data);
+                *remaining -= data.len() as u64;
+                if !more && *remaining > 0 {
+                    // The client is owed bytes it will never get: this
+                    // connection cannot carry another response.
+                    self.state = State::Done;
+                    self.close = true;
+                    return Err(SendError(
+                        "Response content shorter than Content-Length".into(),
+                    ));
+                }
+            }
+            BodyEncoder::Chunked => {
+                if !data.is_empty() {
+                    push_hex(data.len() as u64, out);
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(data);
+                    out.extend_from_slice(b"\r\n");
+                }
+                if !more {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+            }
+            BodyEncoder::UntilClose => out.extend_from_slice(data),
+        }
+        if !more {
+            self.state = State::Done;
+        }
+        Ok(())
+    }
+}
+
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The complete response for a rejected request: status line, `content-type:
+/// text/plain; charset=utf-8`, `content-length`, `connection: close`, and the
+/// reason followed by a newline as the body.
+pub fn error_response(err: &ProtocolError, out: &mut Vec<u8>) {
+    // A status outside the three-digit range would make a broken status line.
+    let status = if (100..=999).contains(&err.status) {
+        err.status
+    } else {
+        500
+    };
+    write_status_line(status, out);
+    out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\ncontent-length: ");
+    push_decimal(err.reason.len() as u64 + 1, out);
+    out.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+    out.extend_from_slice(err.reason.as_bytes());
+    out.push(b'\n');
+}
