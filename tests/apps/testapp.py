@@ -75,7 +75,7 @@ async def respond_json(send, obj, status=200):
     await respond(send, status, json.dumps(obj).encode(), b"application/json")
 
 
-async def read_body(receive, delay=0.0):
+async def read_body(receive):
     """Reads the whole body; returns (bytes, [[len, more_body], ...])."""
     chunks, events = [], []
     while True:
@@ -88,8 +88,6 @@ async def read_body(receive, delay=0.0):
         events.append([len(body), more])
         if not more:
             return b"".join(chunks), events
-        if delay:
-            await asyncio.sleep(delay)
 
 
 async def lifespan(scope, receive, send):
@@ -114,7 +112,12 @@ async def app(scope, receive, send):
     if scope["type"] != "http":
         raise RuntimeError(f"unsupported scope type {scope['type']!r}")
     CALLS.append(scope["path"])
-    handler = ROUTES.get(scope["path"])
+    path = scope["path"]
+    # Servers differ on whether `path` includes `root_path`; route either way.
+    root = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    handler = ROUTES.get(path)
     if handler is None:
         return await respond(send, 404, b"no such test route\n")
     return await handler(scope, receive, send)
@@ -145,11 +148,23 @@ async def echo(scope, receive, send):
 
 @route("/body-events")
 async def body_events(scope, receive, send):
-    body, events = await read_body(receive, float(query(scope).get("delay", 0)))
-    await respond_json(
-        send,
-        {"size": len(body), "sha256": hashlib.sha256(body).hexdigest(), "events": events},
-    )
+    """Reports the body's size, digest and events without keeping it in memory."""
+    delay = float(query(scope).get("delay", 0))
+    digest, size, events = hashlib.sha256(), 0, []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise RuntimeError(f"unexpected {message['type']} while reading the body")
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        digest.update(body)
+        size += len(body)
+        events.append([len(body), more])
+        if not more:
+            break
+        if delay:
+            await asyncio.sleep(delay)
+    await respond_json(send, {"size": size, "sha256": digest.hexdigest(), "events": events})
 
 
 @route("/scope")

@@ -1,0 +1,53 @@
+"""send() validates what the application sends."""
+
+import json
+import socket
+
+import pytest
+
+from rawhttp import Closed, request, wait_for_file
+
+from apps.testapp import BAD_SENDS  # noqa: E402  (the kinds the app knows)
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_SENDS))
+def test_invalid_message_raises_in_app(server, kind):
+    with server.client() as c:
+        c.send(request("GET", f"/send-check?kind={kind}"))
+        try:
+            c.read_response()  # 500, or a close: either way the exchange ends
+        except Closed:
+            pass
+    seen = wait_for_file(server.side_file(f"send-{kind}"))
+    assert seen != "no-exception", f"send() accepted an invalid {kind} message"
+
+
+def test_header_injection_never_reaches_the_wire(server):
+    with server.client() as c:
+        c.send(request("GET", "/crlf-header"))
+        raw = b""
+        try:
+            r = c.read_response()
+            raw = r.raw
+            assert r.status == 500, r
+        except Closed:
+            raw = c.buf
+        try:
+            raw += c.read_until_close()
+        except socket.timeout:
+            raw += c.buf
+    assert b"x-injected" not in raw.lower()
+    assert b"should not be sent" not in raw
+
+
+def test_send_after_disconnect_raises_oserror_quietly(make_server):
+    srv = make_server("testapp:app", "--no-access-log")
+    with srv.client() as c:
+        c.send(request("POST", "/send-after-disconnect", body=b"x"))
+        c.assert_open(0.2)  # the app is waiting for the disconnect
+    seen = json.loads(wait_for_file(srv.side_file("send-after-disconnect")))
+    assert seen["oserror"] is True, f"send() after disconnect raised {seen['type']}"
+    srv.stop()
+    log = srv.stderr_text()
+    assert "Traceback" not in log, log
+    assert "ERROR" not in log, log

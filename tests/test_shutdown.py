@@ -1,0 +1,94 @@
+"""Graceful shutdown on SIGTERM, its timeout, and the keep-alive timeout."""
+
+import signal
+import socket
+import time
+
+import httpx
+
+from rawhttp import request
+
+
+def wait_in_flight(srv, path, timeout=3.0):
+    """Until the app has been called for `path` (it records calls on entry)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path in httpx.get(f"{srv.url}/calls", timeout=5).json():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never reached the app")
+
+
+def refused(srv):
+    try:
+        with socket.create_connection((srv.host, srv.port), timeout=0.5) as s:
+            # Accepted (or at least queued): shutdown has not closed the listener.
+            s.settimeout(0.05)
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def test_graceful_shutdown(make_server):
+    srv = make_server("testapp:app")
+    with srv.client() as idle, srv.client() as busy:
+        idle.send(request("GET", "/hello"))
+        assert idle.read_response().status == 200
+        busy.send(request("GET", "/sleep?s=1"))
+        wait_in_flight(srv, "/sleep")
+
+        srv.signal(signal.SIGTERM)
+
+        # The listener goes away while the request is still in flight.
+        deadline = time.monotonic() + 0.8
+        while not refused(srv):
+            assert time.monotonic() < deadline, "new connections still accepted after SIGTERM"
+            time.sleep(0.02)
+        assert srv.proc.poll() is None, "server exited before the in-flight request completed"
+
+        # The idle keep-alive connection is closed.
+        idle.assert_closed()
+
+        # The in-flight request completes normally.
+        r = busy.read_response()
+        assert r.status == 200
+        assert r.body == b"slept"
+
+    assert srv.wait(timeout=5) == 0, srv.stderr_text()
+
+
+def test_graceful_shutdown_timeout(make_server):
+    srv = make_server("testapp:app", "--timeout-graceful-shutdown", "1")
+    with srv.client() as busy:
+        busy.send(request("GET", "/sleep?s=30"))
+        wait_in_flight(srv, "/sleep")
+        start = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        srv.wait(timeout=8)
+        elapsed = time.monotonic() - start
+    assert elapsed < 5, f"shutdown took {elapsed:.1f} s with a 1 s graceful timeout"
+
+
+def test_keep_alive_timeout(make_server):
+    srv = make_server("testapp:app", "--timeout-keep-alive", "1")
+    with srv.client() as c:
+        c.send(request("GET", "/hello"))
+        assert c.read_response().status == 200
+        start = time.monotonic()
+        c.assert_closed()
+        elapsed = time.monotonic() - start
+    assert 0.5 < elapsed < 3, f"idle connection closed after {elapsed:.2f} s"
+
+
+def test_keep_alive_timer_restarts_per_request(make_server):
+    """Activity keeps the connection open past the timeout."""
+    srv = make_server("testapp:app", "--timeout-keep-alive", "1")
+    with srv.client() as c:
+        for i in range(3):
+            c.send(request("GET", f"/ident?i={i}"))
+            assert c.read_response().status == 200
+            time.sleep(0.6)
+        c.send(request("GET", "/ident?i=last"))
+        assert c.read_response().body == b"GET /ident?i=last"
