@@ -129,9 +129,11 @@ impl ServerConn {
         }
         match &self.exchange {
             None => true,
-            // Reading a body the response no longer needs: keep discarding.
-            Some(ex) if !ex.body.is_done() && self.response.is_done() => true,
+            // The response is done: the rest of the body (if any) is read
+            // to be discarded, then the next request.
+            Some(_) if self.response.is_done() => true,
             Some(ex) if !ex.body.is_done() => body_buffered < self.limits.body_buffer,
+            // Awaiting the response: pipelined input waits, within bounds.
             Some(_) => self.recv.len() < self.limits.pipeline_buffer,
         }
     }
