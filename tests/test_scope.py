@@ -43,8 +43,8 @@ def test_method(server, method):
     assert scope["method"] == method
 
 
-def test_percent_decoded_path(make_server):
-    srv = make_server("testapp:app")
+def test_percent_decoded_path(server):
+    srv = server
     with srv.client() as c:
         c.send(request("GET", "/a%20b/%C3%A9?q=%20"))
         r = c.read_response()
