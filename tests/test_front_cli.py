@@ -7,6 +7,8 @@ import platform
 import pytest
 from test_front_support import REPO, run_cli  # first: it puts python/ on sys.path
 
+# isort: split
+
 from pyre_http.cli import parse_args
 from pyre_http.config import Config, parse_header
 
@@ -151,5 +153,13 @@ def test_version_and_help(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     result = run_cli(["--help"], cwd=REPO)
     assert result.returncode == 0
-    for option in ("--host", "--port", "--factory", "--app-dir", "--lifespan", "--limit-request-body", "--no-access-log"):
+    for option in (
+        "--host",
+        "--port",
+        "--factory",
+        "--app-dir",
+        "--lifespan",
+        "--limit-request-body",
+        "--no-access-log",
+    ):
         assert option in result.stdout

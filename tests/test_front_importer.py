@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from test_front_support import run_cli, write_module  # first: it puts python/ on sys.path
 
+# isort: split
+
 from pyre_http.errors import AppLoadError
 from pyre_http.importer import load_app
 
@@ -95,13 +97,19 @@ def expect_one_line_error(result: Any, *fragments: str) -> str:
         ("apps:Holder.inner.missing", [], ['Attribute "Holder.inner.missing" not found in module "apps".']),
         ("apps:not_callable", [], ['"apps:not_callable" is not callable (got int)']),
         ("apps:not_callable", ["--factory"], ['Error loading ASGI app factory: "apps:not_callable" is not callable']),
-        ("apps:needs_argument", ["--factory"], ["TypeError", "needs_argument() missing 1 required positional argument"]),
+        (
+            "apps:needs_argument",
+            ["--factory"],
+            ["TypeError", "needs_argument() missing 1 required positional argument"],
+        ),
         ("apps:make_nothing", ["--factory"], ['"apps:make_nothing" is not callable (got NoneType)']),
         ("apps:Asgi2", [], ["looks like an ASGI 2 application", "ASGI 3 only"]),
         ("apps:one_argument", [], ["looks like an ASGI 2 application", "app(scope, receive, send)"]),
     ],
 )
-def test_load_errors_are_one_line_with_status_1(app_dir: Path, app: str, extra: list[str], fragments: list[str]) -> None:
+def test_load_errors_are_one_line_with_status_1(
+    app_dir: Path, app: str, extra: list[str], fragments: list[str]
+) -> None:
     result = run_cli([app, "--app-dir", str(app_dir), *extra], cwd=app_dir.parent)
     expect_one_line_error(result, *fragments)
 

@@ -9,6 +9,8 @@ from typing import Any, Awaitable, TypeVar
 import pytest
 from test_front_support import http_only_app, lifespan_app  # first: it puts python/ on sys.path
 
+# isort: split
+
 from pyre_http.errors import EXIT_STARTUP_FAILURE
 from pyre_http.lifespan import UNSUPPORTED_MESSAGE, Lifespan, LifespanStartupFailed
 

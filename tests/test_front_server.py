@@ -21,6 +21,8 @@ from test_front_support import (  # first: it puts python/ on sys.path
     write_module,
 )
 
+# isort: split
+
 import pyre_http
 from pyre_http import cli, runner
 from pyre_http import server as server_module

@@ -60,13 +60,36 @@ def build_parser() -> argparse.ArgumentParser:
     flag = argparse.BooleanOptionalAction  # --x / --no-x pairs, as in uvicorn
     parser.add_argument("app", metavar="APP", help='the ASGI application, as "module:attribute"')
     parser.add_argument("--version", action="version", version=version_line())
-    parser.add_argument("--host", default=defaults.DEFAULT_HOST, help="bind to this address; IPv6 works, e.g. :: (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=defaults.DEFAULT_PORT, help="bind to this port, 0 for any free one (default: %(default)s)")
-    parser.add_argument("--backlog", type=_positive_int, default=defaults.DEFAULT_BACKLOG, help="listen() backlog (default: %(default)s)")
-    parser.add_argument("--factory", action="store_true", help="APP is a factory: call it with no arguments to get the app")
-    parser.add_argument("--app-dir", default=".", help="directory put first on sys.path before importing APP (default: %(default)s)")
-    parser.add_argument("--loop", choices=LOOP_CHOICES, default="auto", help="event loop; auto means uvloop if installed (default: %(default)s)")
-    parser.add_argument("--lifespan", choices=LIFESPAN_CHOICES, default="auto", help="ASGI lifespan protocol (default: %(default)s)")
+    parser.add_argument(
+        "--host", default=defaults.DEFAULT_HOST, help="bind to this address; IPv6 works, e.g. :: (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=defaults.DEFAULT_PORT,
+        help="bind to this port, 0 for any free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=_positive_int,
+        default=defaults.DEFAULT_BACKLOG,
+        help="listen() backlog (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--factory", action="store_true", help="APP is a factory: call it with no arguments to get the app"
+    )
+    parser.add_argument(
+        "--app-dir", default=".", help="directory put first on sys.path before importing APP (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default="auto",
+        help="event loop; auto means uvloop if installed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lifespan", choices=LIFESPAN_CHOICES, default="auto", help="ASGI lifespan protocol (default: %(default)s)"
+    )
     parser.add_argument("--log-level", choices=tuple(LOG_LEVELS), default="info", help="(default: %(default)s)")
     parser.add_argument("--access-log", action=flag, default=True, help="log every request")
     parser.add_argument("--root-path", default="", help="ASGI root_path, for an app mounted below a URL prefix")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Awaitable, Callable, MutableMapping, Union
+from typing import Any, Awaitable, Callable, MutableMapping
 
 # The ASGI 3 callable: app(scope, receive, send) -> awaitable.
 ASGIApp = Callable[
@@ -43,14 +43,14 @@ class Config:
     ``"module:attribute"`` (the attribute may be dotted).
     """
 
-    app: Union[str, ASGIApp]
+    app: str | ASGIApp
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     factory: bool = False
     app_dir: str | None = "."
     loop: str = "auto"
     lifespan: str = "auto"
-    log_level: Union[str, int] = "info"
+    log_level: str | int = "info"
     access_log: bool = True
     root_path: str = ""
     timeout_keep_alive: float = DEFAULT_TIMEOUT_KEEP_ALIVE

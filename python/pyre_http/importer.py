@@ -42,7 +42,7 @@ def load_app(app: str | ASGIApp, *, factory: bool = False, app_dir: str | None =
     if factory:
         loaded = call_factory(loaded, label)
     check_asgi3(loaded, label)
-    return loaded
+    return loaded  # type: ignore[no-any-return]  # validated just above
 
 
 def import_from_string(import_str: str) -> Any:
@@ -86,7 +86,9 @@ def call_factory(factory: Any, label: str) -> Any:
 def check_asgi3(app: Any, label: str) -> None:
     """Refuse what cannot be called as ``await app(scope, receive, send)``."""
     if not callable(app):
-        raise AppLoadError(f'{PREFIX} "{label}" is not callable (got {type(app).__name__}); expected an ASGI 3 application.')
+        raise AppLoadError(
+            f'{PREFIX} "{label}" is not callable (got {type(app).__name__}); expected an ASGI 3 application.'
+        )
     if inspect.isclass(app) and not hasattr(app, "__await__"):
         # Calling a class gives an instance; for ASGI 3 that instance would
         # have to be awaitable. A class without __await__ is the ASGI 2 shape

@@ -53,7 +53,7 @@ CoreFactory = Callable[..., CoreServer]
 def native_core_factory() -> CoreFactory:
     """Import the Rust core only when serving, so config and app errors never need it."""
     try:
-        from . import _core
+        from . import _core  # type: ignore[attr-defined]  # built by maturin
     except ImportError as exc:
         raise StartupError(
             f"the native module pyre_http._core is not available ({exc}); build it with `maturin develop`."
