@@ -145,10 +145,10 @@ impl ServerConn {
 
     /// Advances the parser over buffered input.
     ///
-    /// At end of input: between requests → `Close`; inside a request head →
-    /// `Error(400)`; inside a body → `Close` (the request cannot complete, and
-    /// the client that cut it short is not waiting for an answer). A request
-    /// fully received before the end is still answered.
+    /// At end of input: between requests → `Close`; inside a request head or
+    /// an unanswered request's body → `Error(400)` (a half-closed client may
+    /// still read the answer); inside a body already answered → `Close`. A
+    /// request fully received before the end is still answered.
     pub fn next_event(&mut self) -> Event {
         if self.closed {
             return Event::Close;
@@ -170,7 +170,13 @@ impl ServerConn {
             if !exchange.body.is_done() {
                 match exchange.body.decode(&mut self.recv) {
                     Err(e) => return self.fail(e),
-                    Ok(BodyEvent::NeedData) if self.eof => return self.close(),
+                    Ok(BodyEvent::NeedData) if self.eof && response_done => return self.close(),
+                    Ok(BodyEvent::NeedData) if self.eof => {
+                        return self.fail(ProtocolError {
+                            status: 400,
+                            reason: "Incomplete request body",
+                        });
+                    }
                     Ok(BodyEvent::NeedData) => return Event::NeedData,
                     // After the response, what is left of the body is read
                     // only to find the next request.

@@ -150,6 +150,7 @@ fn rejections() {
         (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n", 400, "Forbidden trailer field"),
         // end of input inside a head
         (b"GET / HTTP/1.1\r\nHost: h\r\n", 400, "Incomplete request"),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", 400, "Incomplete request body"),
     ];
     for &(input, status, reason) in cases {
         let t = transcript(input);
@@ -371,15 +372,27 @@ fn end_of_input() {
     let mut c = conn();
     c.recv_eof();
     assert!(matches!(c.next_event(), Event::Close));
-    // Mid-body: the exchange ends without an answer.
-    let mut c = conn();
-    c.recv_buf()
-        .extend_from_slice(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhel");
-    assert!(matches!(c.next_event(), Event::Request(_)));
-    assert!(matches!(c.next_event(), Event::Data(_)));
-    assert!(matches!(c.next_event(), Event::NeedData));
-    c.recv_eof();
-    assert!(matches!(c.next_event(), Event::Close));
+    // Mid-body: 400, unless the request was answered already.
+    for answered in [false, true] {
+        let mut c = conn();
+        c.recv_buf()
+            .extend_from_slice(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhel");
+        assert!(matches!(c.next_event(), Event::Request(_)));
+        assert!(matches!(c.next_event(), Event::Data(_)));
+        assert!(matches!(c.next_event(), Event::NeedData));
+        if answered {
+            respond(&mut c, 200, &[("content-length", "0")], b"");
+        }
+        c.recv_eof();
+        match c.next_event() {
+            Event::Close => assert!(answered),
+            Event::Error(e) => assert_eq!(
+                (answered, e.status, e.reason),
+                (false, 400, "Incomplete request body")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
     // A complete request is still answered after a half-close.
     let mut c = conn();
     c.recv_buf()
