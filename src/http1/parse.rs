@@ -115,6 +115,9 @@ fn parse_version(v: &[u8]) -> Result<Version, ProtocolError> {
     }
 }
 
+/// One field line's name and value, as ranges into the head.
+type FieldRanges = (Range<usize>, Range<usize>);
+
 /// Field lines from `head[start..]` (which ends with the empty line) as
 /// (name, value) ranges into `head`, values trimmed. `count` is how many
 /// field lines the scanner saw, so the httparse array is exactly big enough.
@@ -122,7 +125,7 @@ fn parse_fields(
     head: &[u8],
     start: usize,
     count: usize,
-) -> Result<Vec<(Range<usize>, Range<usize>)>, ProtocolError> {
+) -> Result<Vec<FieldRanges>, ProtocolError> {
     const ON_STACK: usize = 32;
     let mut stack = [httparse::EMPTY_HEADER; ON_STACK];
     let mut heap;
