@@ -19,6 +19,46 @@
 //! - `response`: response head and body encoding, and [`error_response`];
 //! - `conn`: [`ServerConn`], the state machine tying them together;
 //! - `date`, `path`, `status`, `syntax`: small helpers.
+//!
+//! Behaviour choices (where the RFCs leave room; stricter than uvicorn and
+//! granian on purpose):
+//! - Only CRLF ends a line, in the head and in chunked framing: a bare CR or
+//!   LF, a NUL anywhere in the head, obs-fold, whitespace before a field's
+//!   colon, and CTLs (other than HTAB) or DEL in a value are all 400.
+//! - Up to 8 empty lines before a request line are skipped (RFC 9112 §2.2).
+//! - Request target: origin-form; absolute-form `http(s)://` (scheme and
+//!   authority dropped, Host still required); `*` only with OPTIONS; CONNECT
+//!   and authority-form are 400 (not a proxy); a `#` fragment is 400. Raw
+//!   bytes above 0x7F in the target are tolerated (clients send UTF-8 paths).
+//! - Versions: `HTTP/1.0`, `HTTP/1.1`; `HTTP/1.x` (x > 1) is treated as 1.1
+//!   (RFC 9110 §2.5); any other well-formed `HTTP/d.d` is 505; anything else
+//!   is 400.
+//! - Host: missing in HTTP/1.1, repeated, or with characters outside
+//!   `uri-host [":" port]` → 400.
+//! - Content-Length: digits only (no sign, list, or inner whitespace);
+//!   repeated with the same value is accepted, with different values 400;
+//!   `Content-Length: 0` is reported as [`BodyFraming::Empty`].
+//! - Transfer-Encoding: with Content-Length, or in HTTP/1.0 → 400; `chunked`
+//!   not last or more than once → 400; any other coding before a final
+//!   `chunked` (gzip, identity, ...) → 501, since we decode only chunked.
+//! - Chunked: 1–16 hex digits, no sign/prefix/whitespace; extensions are
+//!   syntax-checked (token or quoted-string values) and ignored; the size
+//!   line is limited to 4 KiB. Trailers are bounded like the head
+//!   (`max_header_bytes`, `max_headers`), checked, and discarded;
+//!   `content-length`, `transfer-encoding` and `host` trailers are 400.
+//! - `Expect: 100-continue` is ignored in HTTP/1.0 (RFC 9110 §10.1.1); other
+//!   expectations are ignored rather than answered with 417.
+//! - End of input: between requests → `Close`; inside a head → 400
+//!   "Incomplete request"; inside the body of an unanswered request → 400
+//!   "Incomplete request body"; after the response → `Close`. A request
+//!   fully received before a half-close is still answered.
+//! - Responses: the app's `connection` field is interpreted, not copied
+//!   (`close` closes; we write the one Connection field); `transfer-encoding`
+//!   from the app may only be `chunked` (we frame it, once); a
+//!   `content-length` in a 204 is dropped (RFC 9110 §8.6); a short body is a
+//!   SendError and the connection closes; a final response sent while a
+//!   100-continue body is still unread (and 100 was not sent) says
+//!   `connection: close`.
 
 mod body;
 mod conn;
@@ -95,7 +135,8 @@ impl Version {
     }
 }
 
-/// How the request body is delimited (RFC 9112 §6.3).
+/// How the request body is delimited (RFC 9112 §6.3). `Content-Length: 0`
+/// is `Empty`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFraming {
     Empty,
