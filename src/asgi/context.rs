@@ -119,8 +119,11 @@ impl AppContext {
     /// Logs an application error with its traceback, once.
     pub fn log_exception(&self, py: Python<'_>, message: &str, err: &PyErr) {
         let kwargs = PyDict::new(py);
+        // A (type, value, traceback) triple: on Python < 3.12 a fetched
+        // exception's value does not carry its traceback by itself.
+        let exc_info = (err.get_type(py), err.value(py), err.traceback(py));
         let logged = kwargs
-            .set_item(intern!(py, "exc_info"), err.value(py))
+            .set_item(intern!(py, "exc_info"), exc_info)
             .and_then(|_| {
                 self.error_logger
                     .bind(py)

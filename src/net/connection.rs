@@ -110,11 +110,7 @@ impl<S> Connection<S> {
 
     /// The socket is gone (or going): nothing more can be sent.
     pub fn is_closed(&self) -> bool {
-        self.lifecycle != Lifecycle::Open
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.lifecycle == Lifecycle::Open
+        self.lifecycle != Lifecycle::Open || self.eof
     }
 
     /// The peer's sending side has closed (EOF or error).

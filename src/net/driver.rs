@@ -263,6 +263,14 @@ impl<H: Handler> Driver<H> {
                         ReadOutcome::Eof => {
                             c.eof = true;
                             c.proto.recv_eof();
+                            if !c.proto.response_complete() {
+                                // As uvicorn does, an end of input in the
+                                // middle of an exchange means the client
+                                // left: the application sees a disconnect
+                                // and the connection closes.
+                                c.lifecycle = Lifecycle::Closing;
+                                return Step::Done;
+                            }
                             continue;
                         }
                         ReadOutcome::Failed => {
