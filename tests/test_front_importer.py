@@ -22,7 +22,7 @@ from pyre_http.importer import load_app
 def app_dir(tmp_path: Path) -> Path:
     write_module(
         tmp_path,
-        "apps",
+        "loader_apps",
         """
         async def app(scope, receive, send):
             pass
@@ -74,8 +74,8 @@ def expect_one_line_error(result: Any, *fragments: str) -> str:
 @pytest.mark.parametrize(
     "app, extra, fragments",
     [
-        ("apps", [], ['Import string "apps" must be in format "<module>:<attribute>".']),
-        ("apps:", [], ["must be in format"]),
+        ("loader_apps", [], ['Import string "loader_apps" must be in format "<module>:<attribute>".']),
+        ("loader_apps:", [], ["must be in format"]),
         ("no_such_module:app", [], ['Error loading ASGI app. Could not import module "no_such_module".']),
         ("no_such_pkg.sub:app", [], ['Could not import module "no_such_pkg.sub".']),
         (
@@ -93,18 +93,18 @@ def expect_one_line_error(result: Any, *fragments: str) -> str:
             ["RuntimeError: DATABASE_URL is not set", "raises_on_import.py, line 2"],
         ),
         ("bad_syntax:app", [], ["SyntaxError", "bad_syntax.py, line 1"]),
-        ("apps:missing", [], ['Attribute "missing" not found in module "apps".']),
-        ("apps:Holder.inner.missing", [], ['Attribute "Holder.inner.missing" not found in module "apps".']),
-        ("apps:not_callable", [], ['"apps:not_callable" is not callable (got int)']),
-        ("apps:not_callable", ["--factory"], ['Error loading ASGI app factory: "apps:not_callable" is not callable']),
+        ("loader_apps:missing", [], ['Attribute "missing" not found in module "loader_apps".']),
+        ("loader_apps:Holder.inner.missing", [], ['Attribute "Holder.inner.missing" not found in module "loader_apps".']),
+        ("loader_apps:not_callable", [], ['"loader_apps:not_callable" is not callable (got int)']),
+        ("loader_apps:not_callable", ["--factory"], ['Error loading ASGI app factory: "loader_apps:not_callable" is not callable']),
         (
-            "apps:needs_argument",
+            "loader_apps:needs_argument",
             ["--factory"],
             ["TypeError", "needs_argument() missing 1 required positional argument"],
         ),
-        ("apps:make_nothing", ["--factory"], ['"apps:make_nothing" is not callable (got NoneType)']),
-        ("apps:Asgi2", [], ["looks like an ASGI 2 application", "ASGI 3 only"]),
-        ("apps:one_argument", [], ["looks like an ASGI 2 application", "app(scope, receive, send)"]),
+        ("loader_apps:make_nothing", ["--factory"], ['"loader_apps:make_nothing" is not callable (got NoneType)']),
+        ("loader_apps:Asgi2", [], ["looks like an ASGI 2 application", "ASGI 3 only"]),
+        ("loader_apps:one_argument", [], ["looks like an ASGI 2 application", "app(scope, receive, send)"]),
     ],
 )
 def test_load_errors_are_one_line_with_status_1(
@@ -123,8 +123,8 @@ def test_debug_level_adds_the_traceback(app_dir: Path) -> None:
 
 def test_app_dir_defaults_to_the_current_directory(app_dir: Path) -> None:
     # Gets past app loading (into the attribute lookup) only if "." is on sys.path.
-    result = run_cli(["apps:missing"], cwd=app_dir)
-    expect_one_line_error(result, 'Attribute "missing" not found in module "apps".')
+    result = run_cli(["loader_apps:missing"], cwd=app_dir)
+    expect_one_line_error(result, 'Attribute "missing" not found in module "loader_apps".')
 
 
 def test_load_app_successes(app_dir: Path) -> None:
@@ -132,13 +132,13 @@ def test_load_app_successes(app_dir: Path) -> None:
 
     sys.path.insert(0, str(app_dir))
     try:
-        plain = load_app("apps:app")
-        assert load_app("apps:Holder.inner.app") is plain
-        assert load_app("apps:make_app", factory=True) is plain
+        plain = load_app("loader_apps:app")
+        assert load_app("loader_apps:Holder.inner.app") is plain
+        assert load_app("loader_apps:make_app", factory=True) is plain
         assert load_app(plain) is plain  # an already-loaded callable passes through
     finally:
         sys.path.remove(str(app_dir))
-        sys.modules.pop("apps", None)
+        sys.modules.pop("loader_apps", None)
 
 
 def test_load_app_rejects_callables_of_the_wrong_shape() -> None:
