@@ -75,14 +75,18 @@ impl Handler for AsgiHandler {
     }
 
     fn on_body(&self, conn: &ConnRef<HttpSession>, chunk: Option<Bytes>) {
-        let mut c = conn.borrow_mut();
+        let session = &mut conn.borrow_mut().session;
         match chunk {
             Some(data) => {
-                c.session.body_buffered += data.len();
-                c.session.body.push_back(data);
+                session.body_buffered += data.len();
+                session.body.push_back(data);
             }
-            None => c.session.body_complete = true,
+            None => session.body_complete = true,
         }
+    }
+
+    fn on_input_settled(&self, conn: &ConnRef<HttpSession>) {
+        let mut c = conn.borrow_mut();
         if c.session.receive_waiter.is_none() {
             return;
         }

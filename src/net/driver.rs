@@ -32,6 +32,9 @@ pub trait Handler {
     fn on_request(&self, conn: &ConnRef<Self::Session>, head: RequestHead);
     /// A piece of the current request's body, or `None` at its end.
     fn on_body(&self, conn: &ConnRef<Self::Session>, chunk: Option<Bytes>);
+    /// The driver has handed over everything it read in this pass: the
+    /// moment to wake a reader with all of it at once.
+    fn on_input_settled(&self, conn: &ConnRef<Self::Session>);
     /// The client went away or the connection is closing; reported once.
     fn on_client_gone(&self, conn: &ConnRef<Self::Session>);
     /// Output fell below the low-water mark while the application waited.
@@ -298,6 +301,7 @@ impl<H: Handler> Driver<H> {
     /// After the handler had its say: tell it about a departed client,
     /// flush, and move a closing connection towards closed.
     fn settle(&mut self, key: usize, conn: &ConnRef<H::Session>) {
+        self.handler.on_input_settled(conn);
         let report_gone = {
             let mut c = conn.borrow_mut();
             let gone = c.peer_gone() && !c.gone_reported;
