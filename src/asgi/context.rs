@@ -6,6 +6,7 @@ use super::runner::AppRunner;
 use super::scope::ScopeBuilder;
 use super::session::HttpSession;
 use crate::http1::{http_date, ResponseDefaults};
+use crate::net::Connection;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -31,7 +32,10 @@ pub struct AppContext {
 enum TaskStart {
     /// Python 3.12+: `asyncio.Task(coro, loop=loop, eager_start=True)`, so
     /// a handler that never waits finishes inside the driver's callback.
-    Eager { task_type: Py<PyAny>, kwargs: Py<PyDict> },
+    Eager {
+        task_type: Py<PyAny>,
+        kwargs: Py<PyDict>,
+    },
     /// `loop.create_task(coro)`: older Pythons, or a loop with a custom task
     /// factory (which must be respected).
     Loop(Py<PyAny>),
@@ -78,7 +82,7 @@ impl AppContext {
             }
             TaskStart::Loop(create_task) => create_task.bind(py).call1((&runner,))?,
         };
-        let mut runner = runner.borrow_mut();
+        let mut runner = runner.try_borrow_mut()?;
         if !runner.finished() {
             let slot = self.tasks.borrow_mut().insert(task.unbind());
             runner.set_task_slot(slot);
@@ -96,7 +100,12 @@ impl AppContext {
     }
 
     pub fn cancel_tasks(&self, py: Python<'_>) -> PyResult<()> {
-        let tasks: Vec<Py<PyAny>> = self.tasks.borrow().iter().map(|(_, t)| t.clone_ref(py)).collect();
+        let tasks: Vec<Py<PyAny>> = self
+            .tasks
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.clone_ref(py))
+            .collect();
         for task in tasks {
             task.bind(py).call_method0(intern!(py, "cancel"))?;
         }
@@ -106,7 +115,10 @@ impl AppContext {
     /// The `date` header value, formatted at most once a second.
     pub fn date(&self) -> [u8; 29] {
         let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let (cached_secs, cached) = self.date.get();
         if cached_secs == secs {
             return cached;
@@ -125,9 +137,11 @@ impl AppContext {
         let logged = kwargs
             .set_item(intern!(py, "exc_info"), exc_info)
             .and_then(|_| {
-                self.error_logger
-                    .bind(py)
-                    .call_method(intern!(py, "error"), (message,), Some(&kwargs))
+                self.error_logger.bind(py).call_method(
+                    intern!(py, "error"),
+                    (message,),
+                    Some(&kwargs),
+                )
             });
         if let Err(log_failure) = logged {
             log_failure.write_unraisable(py, None);
@@ -135,7 +149,11 @@ impl AppContext {
     }
 
     pub fn log_error(&self, py: Python<'_>, message: &str) {
-        if let Err(log_failure) = self.error_logger.bind(py).call_method1(intern!(py, "error"), (message,)) {
+        if let Err(log_failure) = self
+            .error_logger
+            .bind(py)
+            .call_method1(intern!(py, "error"), (message,))
+        {
             log_failure.write_unraisable(py, None);
         }
     }
@@ -144,14 +162,30 @@ impl AppContext {
         self.access_logger.is_some()
     }
 
+    /// What the access log needs of a finished exchange, taken while the
+    /// connection is borrowed; `None` when access logging is off.
+    pub fn access_entry(&self, conn: &Connection<HttpSession>) -> Option<AccessEntry> {
+        self.access_logger.as_ref()?;
+        Some(AccessEntry {
+            client: conn.peer.to_string(),
+            request_line: conn.session.request_line.clone()?,
+            status: conn.session.status,
+        })
+    }
+
     /// One access-log line per completed response, as uvicorn writes it.
-    pub fn log_access(&self, py: Python<'_>, session: &HttpSession, client: &str) {
-        let (Some(logger), Some(line)) = (&self.access_logger, &session.request_line) else {
+    pub fn log_access(&self, py: Python<'_>, entry: AccessEntry) {
+        let Some(logger) = &self.access_logger else {
             return;
         };
         let result = logger.bind(py).call_method1(
             intern!(py, "info"),
-            ("%s - \"%s\" %d", client, line.as_str(), session.status),
+            (
+                "%s - \"%s\" %d",
+                entry.client,
+                entry.request_line,
+                entry.status,
+            ),
         );
         if let Err(log_failure) = result {
             log_failure.write_unraisable(py, None);
@@ -159,20 +193,32 @@ impl AppContext {
     }
 }
 
+pub struct AccessEntry {
+    client: String,
+    request_line: String,
+    status: u16,
+}
+
 impl TaskStart {
     fn choose(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let has_factory = !event_loop.call_method0(intern!(py, "get_task_factory"))?.is_none();
+        let has_factory = !event_loop
+            .call_method0(intern!(py, "get_task_factory"))?
+            .is_none();
         if py.version_info() >= (3, 12) && !has_factory {
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "loop"), event_loop)?;
             kwargs.set_item(intern!(py, "eager_start"), true)?;
-            let task_type = py.import(intern!(py, "asyncio"))?.getattr(intern!(py, "Task"))?;
+            let task_type = py
+                .import(intern!(py, "asyncio"))?
+                .getattr(intern!(py, "Task"))?;
             return Ok(TaskStart::Eager {
                 task_type: task_type.unbind(),
                 kwargs: kwargs.unbind(),
             });
         }
-        Ok(TaskStart::Loop(event_loop.getattr(intern!(py, "create_task"))?.unbind()))
+        Ok(TaskStart::Loop(
+            event_loop.getattr(intern!(py, "create_task"))?.unbind(),
+        ))
     }
 }
 

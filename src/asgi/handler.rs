@@ -21,12 +21,18 @@ pub struct AsgiHandler {
 impl AsgiHandler {
     /// Builds the scope, calls `app(scope, receive, send)` and starts the
     /// coroutine as a task.
-    fn dispatch(&self, py: Python<'_>, conn: &ConnRef<HttpSession>, head: RequestHead) -> PyResult<()> {
+    fn dispatch(
+        &self,
+        py: Python<'_>,
+        conn: &ConnRef<HttpSession>,
+        head: RequestHead,
+    ) -> PyResult<()> {
         let ctx = &self.ctx;
         let (seq, client, server) = {
             let mut c = conn.borrow_mut();
             let seq = c.session.seq + 1;
-            c.session.begin_request(seq, head.framing == BodyFraming::Empty);
+            c.session
+                .begin_request(seq, head.framing == BodyFraming::Empty);
             if ctx.access_log_enabled() {
                 c.session.request_line = Some(format!(
                     "{} {} HTTP/{}",
@@ -55,7 +61,10 @@ impl AsgiHandler {
                 return Ok(());
             }
         };
-        let runner = Bound::new(py, AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq))?;
+        let runner = Bound::new(
+            py,
+            AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq),
+        )?;
         ctx.start_task(py, runner)
     }
 }
@@ -107,7 +116,10 @@ impl Handler for AsgiHandler {
         let (receive_waiter, send_waiter) = {
             let mut c = conn.borrow_mut();
             c.session.client_gone = true;
-            (c.session.receive_waiter.take(), c.session.send_waiter.take())
+            (
+                c.session.receive_waiter.take(),
+                c.session.send_waiter.take(),
+            )
         };
         if receive_waiter.is_none() && send_waiter.is_none() {
             return;
@@ -120,7 +132,11 @@ impl Handler for AsgiHandler {
                 }
             }
             if let Some(waiter) = send_waiter {
-                reject(py, waiter, ClientDisconnected::new_err("the client has disconnected"));
+                reject(
+                    py,
+                    waiter,
+                    ClientDisconnected::new_err("the client has disconnected"),
+                );
             }
         });
     }

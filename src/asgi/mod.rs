@@ -23,6 +23,9 @@ use pyo3::prelude::*;
 /// Adds the bridge's classes to the native module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Server>()?;
-    m.add("ClientDisconnected", m.py().get_type::<ClientDisconnected>())?;
+    m.add(
+        "ClientDisconnected",
+        m.py().get_type::<ClientDisconnected>(),
+    )?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use super::awaitable::Ready;
 use super::context::AppContext;
-use super::session::HttpSession;
+use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
@@ -27,7 +27,7 @@ impl Receive {
 #[pymethods]
 impl Receive {
     fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let mut conn = self.conn.borrow_mut();
+        let mut conn = borrow_conn(&self.conn)?;
         let finished = conn.session.seq != self.seq || conn.proto.response_complete();
         if !finished {
             if let Some(message) = take_request_message(py, &mut conn)? {
@@ -38,9 +38,14 @@ impl Receive {
             return ready(py, disconnect_message(py)?);
         }
         if let Some(previous) = &conn.session.receive_waiter {
-            let pending = !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()?;
+            let pending = !previous
+                .bind(py)
+                .call_method0(intern!(py, "done"))?
+                .is_truthy()?;
             if pending {
-                return Err(PyRuntimeError::new_err("receive() is already being awaited"));
+                return Err(PyRuntimeError::new_err(
+                    "receive() is already being awaited",
+                ));
             }
         }
         if !conn.session.request_delivered {

@@ -31,21 +31,29 @@ pub fn start(
                 .map_err(|e| PyValueError::new_err(e.0))?;
         }
     }
-    writer.finish(&ctx.defaults, &date, out).map_err(|e| PyValueError::new_err(e.0))?;
+    writer
+        .finish(&ctx.defaults, &date, out)
+        .map_err(|e| PyValueError::new_err(e.0))?;
     conn.session.status = status;
     Ok(())
 }
 
 /// One `[name, value]` pair of byte strings.
-fn header_pair<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+fn header_pair<'py>(
+    item: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let (name, value) = if let Ok(tuple) = item.cast::<PyTuple>() {
         if tuple.len() != 2 {
-            return Err(PyValueError::new_err("each ASGI header must be a [name, value] pair"));
+            return Err(PyValueError::new_err(
+                "each ASGI header must be a [name, value] pair",
+            ));
         }
         (tuple.get_item(0)?, tuple.get_item(1)?)
     } else {
         if item.len()? != 2 {
-            return Err(PyValueError::new_err("each ASGI header must be a [name, value] pair"));
+            return Err(PyValueError::new_err(
+                "each ASGI header must be a [name, value] pair",
+            ));
         }
         (item.get_item(0)?, item.get_item(1)?)
     };

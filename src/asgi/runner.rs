@@ -10,7 +10,7 @@
 use super::context::AppContext;
 use super::errors::ClientDisconnected;
 use super::response;
-use super::session::HttpSession;
+use super::session::{borrow_conn, HttpSession};
 use crate::net::ConnRef;
 use pyo3::exceptions::{PyException, PyStopIteration};
 use pyo3::ffi;
@@ -62,7 +62,9 @@ impl AppRunner {
         match status {
             ffi::PySendResult::PYGEN_NEXT => {
                 // SAFETY: PYGEN_NEXT hands us a new, non-NULL reference.
-                Ok(Step::Yielded(unsafe { Bound::from_owned_ptr(py, result) }.unbind()))
+                Ok(Step::Yielded(
+                    unsafe { Bound::from_owned_ptr(py, result) }.unbind(),
+                ))
             }
             ffi::PySendResult::PYGEN_RETURN => {
                 if !result.is_null() {
@@ -73,8 +75,9 @@ impl AppRunner {
                 Ok(Step::Returned)
             }
             ffi::PySendResult::PYGEN_ERROR => {
-                let err = PyErr::take(py)
-                    .unwrap_or_else(|| PyException::new_err("coroutine failed without an exception"));
+                let err = PyErr::take(py).unwrap_or_else(|| {
+                    PyException::new_err("coroutine failed without an exception")
+                });
                 self.raised(py, err)
             }
         }
@@ -117,13 +120,17 @@ pub fn finish_request(
     outcome: Result<(), PyErr>,
 ) {
     let (current, started) = {
-        let c = conn.borrow();
+        let Ok(c) = conn.try_borrow() else {
+            return;
+        };
         let current = c.session.seq == seq && !c.proto.response_complete() && !c.is_closed();
         (current, c.proto.response_started())
     };
     match outcome {
         Ok(()) if !current => return,
-        Ok(()) if !started => ctx.log_error(py, "ASGI callable returned without starting response."),
+        Ok(()) if !started => {
+            ctx.log_error(py, "ASGI callable returned without starting response.")
+        }
         Ok(()) => ctx.log_error(py, "ASGI callable returned without completing response."),
         Err(err) => {
             if err.is_instance_of::<ClientDisconnected>(py) {
@@ -136,14 +143,22 @@ pub fn finish_request(
             }
         }
     }
-    let mut c = conn.borrow_mut();
+    let Ok(mut c) = conn.try_borrow_mut() else {
+        return;
+    };
     response::fail(&mut c, ctx);
     if !c.in_driver_callback() {
         c.flush();
     }
-    if ctx.access_log_enabled() && c.session.status == 500 && !started {
-        let client = c.peer.to_string();
-        ctx.log_access(py, &c.session, &client);
+    let answered_500 = !started && c.session.status == 500;
+    let access = if answered_500 {
+        ctx.access_entry(&c)
+    } else {
+        None
+    };
+    drop(c);
+    if let Some(entry) = access {
+        ctx.log_access(py, entry);
     }
 }
 
@@ -201,7 +216,7 @@ impl AppRunner {
             if let Some(slot) = self.task_slot.take() {
                 self.ctx.forget_task(slot);
             }
-            let mut c = self.conn.borrow_mut();
+            let mut c = borrow_conn(&self.conn)?;
             if c.session.seq == self.seq && !c.proto.response_complete() {
                 c.close_soon();
             }

@@ -126,7 +126,13 @@ impl ScopeBuilder {
     fn headers<'py>(&self, py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
         for (name, value) in head.headers() {
-            let pair = PyTuple::new(py, [self.header_name(py, name).into_any(), PyBytes::new(py, value).into_any()])?;
+            let pair = PyTuple::new(
+                py,
+                [
+                    self.header_name(py, name).into_any(),
+                    PyBytes::new(py, value).into_any(),
+                ],
+            )?;
             list.append(pair)?;
         }
         Ok(list)

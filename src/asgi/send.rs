@@ -6,7 +6,7 @@ use super::context::{resolve, AppContext};
 use super::errors::ClientDisconnected;
 use super::receive::disconnect_message;
 use super::response;
-use super::session::HttpSession;
+use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection};
 use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -35,7 +35,9 @@ impl Send {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
         if conn.session.seq != self.seq {
-            return Err(PyRuntimeError::new_err("the response has already completed"));
+            return Err(PyRuntimeError::new_err(
+                "the response has already completed",
+            ));
         }
         Ok(())
     }
@@ -59,7 +61,7 @@ impl Send {
                 ));
             }
         }
-        let mut conn = self.conn.borrow_mut();
+        let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         let headers = headers.filter(|h| !h.is_none());
         response::start(&mut conn, &self.ctx, status, headers.as_ref())?;
@@ -88,7 +90,7 @@ impl Send {
                 .map_err(|_| PyTypeError::new_err("'more_body' must be a bool"))?
                 .is_true(),
         };
-        let mut conn = self.conn.borrow_mut();
+        let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         if !conn.proto.response_started() {
             return Err(PyRuntimeError::new_err(
@@ -97,7 +99,9 @@ impl Send {
         }
         let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
         let (proto, out) = conn.proto_and_out();
-        proto.send_body(data, more, out).map_err(response::order_error)?;
+        proto
+            .send_body(data, more, out)
+            .map_err(response::order_error)?;
         if !conn.in_driver_callback() {
             conn.flush();
         }
@@ -117,20 +121,21 @@ impl Send {
         Ok(self.ctx.done.clone_ref(py).into_any())
     }
 
-    /// The response is complete: log it, let the driver move on to the next
-    /// request, and tell a waiting `receive()` that the exchange is over.
+    /// The response is complete: let the driver move on to the next
+    /// request, tell a waiting `receive()` that the exchange is over, and
+    /// log it. Python runs only after the connection is released.
     fn complete(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
         conn.schedule();
-        if self.ctx.access_log_enabled() {
-            let client = conn.peer.to_string();
-            self.ctx.log_access(py, &conn.session, &client);
-        }
         let waiter = conn.session.receive_waiter.take();
+        let access = self.ctx.access_entry(&conn);
         drop(conn);
         if let Some(waiter) = waiter {
             if let Ok(message) = disconnect_message(py) {
                 resolve(py, waiter, message.into_any());
             }
+        }
+        if let Some(entry) = access {
+            self.ctx.log_access(py, entry);
         }
     }
 }

@@ -50,7 +50,9 @@ impl Server {
         limit_request_body: Option<u64>,
     ) -> PyResult<Self> {
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
-            return Err(PyValueError::new_err("timeout_keep_alive must be a non-negative number"));
+            return Err(PyValueError::new_err(
+                "timeout_keep_alive must be a non-negative number",
+            ));
         }
         let mut listeners = Vec::with_capacity(sockets.len());
         for socket in &sockets {
@@ -69,7 +71,10 @@ impl Server {
         let get_logger = logging.getattr(intern!(py, "getLogger"))?;
         let error_logger = get_logger.call1(("pyre_http.error",))?;
         let access_logger = get_logger.call1(("pyre_http.access",))?;
-        let access_on = access_log && access_logger.call_method1(intern!(py, "isEnabledFor"), (INFO,))?.is_truthy()?;
+        let access_on = access_log
+            && access_logger
+                .call_method1(intern!(py, "isEnabledFor"), (INFO,))?
+                .is_truthy()?;
         let ctx = AppContext::new(
             py,
             app,

@@ -1,9 +1,20 @@
 //! What the bridge keeps per connection, beside the protocol state: the
 //! current request's body queue and the futures the application waits on.
 
+use crate::net::{ConnRef, Connection};
 use bytes::Bytes;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use std::cell::RefMut;
 use std::collections::VecDeque;
+
+/// Borrows the connection for a call that came from Python. A re-entrant
+/// call (say, from a finalizer that runs while the connection is being
+/// updated) gets an exception instead of a panic.
+pub fn borrow_conn(conn: &ConnRef<HttpSession>) -> PyResult<RefMut<'_, Connection<HttpSession>>> {
+    conn.try_borrow_mut()
+        .map_err(|_| PyRuntimeError::new_err("re-entrant call into the connection"))
+}
 
 #[derive(Default)]
 pub struct HttpSession {

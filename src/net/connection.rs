@@ -132,10 +132,16 @@ impl<S> Connection<S> {
     /// Marks the connection for closing once buffered output is written,
     /// without another response.
     pub fn close_soon(&mut self) {
+        self.begin_closing();
+        self.schedule();
+    }
+
+    /// Open → closing; the closing timeout starts at the next tick.
+    pub(crate) fn begin_closing(&mut self) {
         if self.lifecycle == Lifecycle::Open {
             self.lifecycle = Lifecycle::Closing;
+            self.idle_since = None;
         }
-        self.schedule();
     }
 
     /// Writes as much buffered output as the socket takes. A failed write

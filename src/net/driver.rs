@@ -23,6 +23,8 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 const EVENT_CAPACITY: usize = 1024;
 /// How long a closing connection keeps draining input after our last byte.
 const LINGER: Duration = Duration::from_secs(2);
+/// How long a closing connection may take to flush its last output.
+const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the driver reports to the layer above.
 pub trait Handler {
@@ -76,8 +78,11 @@ impl<H: Handler> Driver<H> {
         let poll = Poll::new()?;
         let waker = new_waker(poll.registry(), WAKER)?;
         for (i, listener) in listeners.iter_mut().enumerate() {
-            poll.registry()
-                .register(listener.source(), Token(LISTENER_BASE - i), Interest::READABLE)?;
+            poll.registry().register(
+                listener.source(),
+                Token(LISTENER_BASE - i),
+                Interest::READABLE,
+            )?;
         }
         Ok(Driver {
             poll,
@@ -198,10 +203,11 @@ impl<H: Handler> Driver<H> {
                 self.scheduler.clone(),
             );
             let registered = match conn.stream.as_mut() {
-                Some(s) => self
-                    .poll
-                    .registry()
-                    .register(s, token, Interest::READABLE | Interest::WRITABLE),
+                Some(s) => {
+                    self.poll
+                        .registry()
+                        .register(s, token, Interest::READABLE | Interest::WRITABLE)
+                }
                 None => continue,
             };
             if registered.is_err() {
@@ -271,7 +277,7 @@ impl<H: Handler> Driver<H> {
                                 // middle of an exchange means the client
                                 // left: the application sees a disconnect
                                 // and the connection closes.
-                                c.lifecycle = Lifecycle::Closing;
+                                c.begin_closing();
                                 return Step::Done;
                             }
                             continue;
@@ -284,14 +290,14 @@ impl<H: Handler> Driver<H> {
                     }
                 }
                 Event::Close => {
-                    c.lifecycle = Lifecycle::Closing;
+                    c.begin_closing();
                     return Step::Done;
                 }
                 Event::Error(err) => {
                     if !c.proto.response_started() {
                         error_response(&err, c.out());
                     }
-                    c.lifecycle = Lifecycle::Closing;
+                    c.begin_closing();
                     return Step::Done;
                 }
             }
@@ -400,7 +406,7 @@ impl<H: Handler> Driver<H> {
                     match c.idle_since {
                         None => c.idle_since = Some(now),
                         Some(t) if now.duration_since(t) >= self.config.keep_alive_timeout => {
-                            c.lifecycle = Lifecycle::Closing;
+                            c.begin_closing();
                             self.ready.push(key);
                         }
                         Some(_) => {}
@@ -408,12 +414,25 @@ impl<H: Handler> Driver<H> {
                 }
                 Lifecycle::Open => c.idle_since = None,
                 Lifecycle::Lingering => {
-                    if c.idle_since.is_some_and(|t| now.duration_since(t) >= LINGER) {
+                    if c.idle_since
+                        .is_some_and(|t| now.duration_since(t) >= LINGER)
+                    {
                         c.lifecycle = Lifecycle::Closed;
                         self.ready.push(key);
                     }
                 }
-                Lifecycle::Closing | Lifecycle::Closed => self.ready.push(key),
+                Lifecycle::Closing => {
+                    // Output still waits for a client that stopped reading.
+                    match c.idle_since {
+                        None => c.idle_since = Some(now),
+                        Some(t) if now.duration_since(t) >= CLOSING_TIMEOUT => {
+                            c.lifecycle = Lifecycle::Closed;
+                        }
+                        Some(_) => {}
+                    }
+                    self.ready.push(key);
+                }
+                Lifecycle::Closed => self.ready.push(key),
             }
         }
         if self.accept_backlog {
@@ -443,7 +462,7 @@ impl<H: Handler> Driver<H> {
             let mut c = conn.borrow_mut();
             c.proto.close_after_response();
             if c.lifecycle == Lifecycle::Open && c.proto.response_complete() && c.unsent() == 0 {
-                c.lifecycle = Lifecycle::Closing;
+                c.begin_closing();
             }
             self.ready.push(key);
         }
@@ -464,6 +483,8 @@ impl<H: Handler> Driver<H> {
 fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
     )
 }
