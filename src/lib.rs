@@ -1,10 +1,11 @@
-//! pyre-http's native core: the HTTP/1.1 protocol (`http1`), the socket
-//! driver (`net`) and the ASGI bridge (`asgi`). This file only declares the
+//! pyre-http's native core: the HTTP/1.1 protocol (`http1`), the WebSocket
+//! protocol (`ws`), the socket driver (`net`) and the ASGI bridge (`asgi`). This file only declares the
 //! module; see docs/ARCHITECTURE.md.
 
 pub mod asgi;
 pub mod http1;
 pub mod net;
+pub mod ws;
 
 use pyo3::prelude::*;
 
