@@ -21,6 +21,9 @@ use super::{WsConfig, WsEvent};
 use crate::http1::SendError;
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Room left for a frame header in front of compressed output.
+const ROOM: usize = 10;
+
 /// The data frame whose payload is being read.
 #[derive(Clone, Copy, Debug)]
 struct DataFrame {
@@ -402,7 +405,6 @@ impl WsConn {
                     .get_or_insert_with(|| Deflater::new(level, params.server_no_context_takeover));
                 // Compress behind room for the longest header, then write
                 // the header at the end of that room and drop the rest.
-                const ROOM: usize = 10;
                 let start = out.len();
                 out.extend_from_slice(&[0; ROOM]);
                 if deflater.compress(payload, out) {

@@ -6,7 +6,8 @@ use crate::http1::{error_response, ProtocolError, ResponseDefaults, SendError, V
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B85";
+/// RFC 6455 §1.3 (note the ending: ...C5AB0DC85B11).
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// What a request head means for WebSocket.
 #[derive(Debug)]
