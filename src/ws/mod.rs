@@ -20,8 +20,9 @@
 //!    each application header, `w.finish(deflate.as_ref(), defaults, date,
 //!    out)` writes the `101 Switching Protocols` response.
 //! 3. `WsConn::new(WsConfig { deflate, .. })`, and every byte the HTTP/1.1
-//!    connection had already read after the request head goes into
-//!    [`WsConn::recv_buf`] before the socket's next bytes.
+//!    connection had already read after the request head
+//!    (`http1_conn.recv_buf().split()`, right after the `Request` event)
+//!    goes into [`WsConn::recv_buf`] before the socket's next bytes.
 //!
 //! If the application refuses (close before accept), the bridge answers 403
 //! through `http1` as for any HTTP response; nothing here is involved.
@@ -96,6 +97,10 @@
 //!   bytes (no back-reference can then reach further than the window); larger
 //!   ones go uncompressed, which RFC 7692 allows. We never limit the
 //!   client's window: our inflater accepts any window size.
+//! - Memory: a connection holds its receive buffer, at most one message
+//!   being assembled (≤ `max_message_size`), and with deflate an inflater
+//!   (~45 KiB) plus, from the first compressed send, a compressor (~300 KiB
+//!   with miniz_oxide). All of it is released when the connection ends.
 
 mod conn;
 mod deflate;

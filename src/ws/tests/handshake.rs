@@ -316,3 +316,40 @@ fn accept_refuses_bad_input() {
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.matches("\r\n").count(), 6, "{text}");
 }
+
+#[test]
+fn handover_from_http1() {
+    // The whole path the driver takes: an HTTP/1.1 head, the check, the
+    // 101, and the bytes read past the head handed to the WebSocket.
+    use crate::http1::{Event, Limits, ServerConn};
+    let mut h1 = ServerConn::new(Limits::default());
+    let request = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    h1.recv_buf().extend_from_slice(request);
+    let early = super::support::raw_frame(0xC1, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    h1.recv_buf().extend_from_slice(&early);
+    let Event::Request(head) = h1.next_event() else {
+        panic!()
+    };
+    let Upgrade::WebSocket(offer) = check_upgrade(head.method(), head.version, head.headers())
+    else {
+        panic!()
+    };
+    let deflate = offer.negotiate_deflate();
+    let mut out = Vec::new();
+    offer.accept(None).unwrap().finish(
+        deflate.as_ref(),
+        &ResponseDefaults::default(),
+        b"",
+        &mut out,
+    );
+    assert!(out.starts_with(b"HTTP/1.1 101 "));
+    let mut ws = WsConn::new(WsConfig {
+        deflate,
+        ..WsConfig::default()
+    });
+    let rest = h1.recv_buf().split();
+    ws.recv_buf().extend_from_slice(&rest);
+    assert_eq!(ws.next_event(&mut out), WsEvent::Text("Hello".into()));
+}
