@@ -37,6 +37,15 @@ def test_defaults_match_uvicorn_and_our_limits() -> None:
     assert config.limit_request_header_size == 16384
     assert config.limit_request_body == 1073741824
     assert config.body_limit_or_none == 1073741824
+    assert config.ws == "auto"
+    assert config.ws_core == "auto"
+    assert config.ws_max_size == 16777216
+    assert config.ws_max_queue == 32
+    assert config.ws_ping_interval == 20.0
+    assert config.ws_ping_timeout == 20.0
+    assert config.ws_ping_interval_or_none == 20.0
+    assert config.ws_ping_timeout_or_none == 20.0
+    assert config.ws_per_message_deflate is True
 
 
 def test_every_option() -> None:
@@ -63,6 +72,12 @@ def test_every_option() -> None:
             "--limit-request-headers", "10",
             "--limit-request-header-size", "2000",
             "--limit-request-body", "0",
+            "--ws", "none",
+            "--ws-max-size", "1000",
+            "--ws-max-queue", "4",
+            "--ws-ping-interval", "0.5",
+            "--ws-ping-timeout", "0",
+            "--ws-per-message-deflate", "false",
         ]
     )  # fmt: skip
     assert config.app == "pkg.mod:make.app"
@@ -87,6 +102,40 @@ def test_every_option() -> None:
     assert config.limit_request_header_size == 2000
     assert config.limit_request_body == 0
     assert config.body_limit_or_none is None  # 0 means unlimited for the core
+    assert config.ws == "none"
+    assert config.ws_core == "none"
+    assert config.ws_max_size == 1000
+    assert config.ws_max_queue == 4
+    assert config.ws_ping_interval == 0.5
+    assert config.ws_ping_timeout == 0
+    assert config.ws_ping_timeout_or_none is None  # 0 disables the timeout
+    assert config.ws_per_message_deflate is False
+
+
+@pytest.mark.parametrize("name", ["auto", "websockets", "wsproto", "websockets-sansio"])
+def test_every_ws_implementation_name_selects_the_built_in_one(name: str) -> None:
+    config = parse_args(["m:a", "--ws", name])
+    assert config.ws == name
+    assert config.ws_core == "auto"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("true", True), ("True", True), ("1", True), ("yes", True), ("on", True), ("t", True), ("y", True),
+     ("false", False), ("FALSE", False), ("0", False), ("no", False), ("off", False), ("f", False), ("n", False)],
+)  # fmt: skip
+def test_ws_per_message_deflate_takes_a_boolean_like_uvicorn(text: str, expected: bool) -> None:
+    assert parse_args(["m:a", "--ws-per-message-deflate", text]).ws_per_message_deflate is expected
+
+
+def test_ws_ping_zero_or_none_disables() -> None:
+    config = parse_args(["m:a", "--ws-ping-interval", "0", "--ws-ping-timeout", "0"])
+    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (None, None)
+    config = Config(app="m:a", ws_ping_interval=None, ws_ping_timeout=None)
+    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (None, None)
+    config = Config(app="m:a", ws_ping_interval=1, ws_ping_timeout=3)
+    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (1.0, 3.0)
+    assert isinstance(config.ws_ping_interval_or_none, float)
 
 
 def test_positive_flags_can_be_given_explicitly() -> None:
@@ -127,6 +176,13 @@ def test_bad_headers_are_refused(text: str) -> None:
         ["m:a", "--limit-request-body", "-1"],
         ["m:a", "--limit-request-line", "0"],
         ["m:a", "--timeout-graceful-shutdown", "-3"],
+        ["m:a", "--ws", "trio-websocket"],
+        ["m:a", "--ws-max-size", "0"],
+        ["m:a", "--ws-max-queue", "-1"],
+        ["m:a", "--ws-ping-interval", "-1"],
+        ["m:a", "--ws-ping-timeout", "soon"],
+        ["m:a", "--ws-per-message-deflate", "maybe"],
+        ["m:a", "--ws-per-message-deflate"],  # a value is required, as in uvicorn
     ],
 )
 def test_usage_errors_exit_with_status_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,6 +198,16 @@ def test_config_validates_run_arguments() -> None:
     with pytest.raises(ValueError, match="header"):
         Config(app="m:a", headers=[("x-a", "b\r\nc")])
     assert Config(app="m:a", headers=[("X-A", "b")]).headers == [("x-a", "b")]
+    with pytest.raises(ValueError, match="ws must be"):
+        Config(app="m:a", ws="tornado")
+    with pytest.raises(ValueError, match="ws_max_size"):
+        Config(app="m:a", ws_max_size=0)
+    with pytest.raises(ValueError, match="ws_max_queue"):
+        Config(app="m:a", ws_max_queue=0)
+    with pytest.raises(ValueError, match="ws_ping_interval"):
+        Config(app="m:a", ws_ping_interval=-1)
+    with pytest.raises(ValueError, match="ws_ping_timeout"):
+        Config(app="m:a", ws_ping_timeout=-0.5)
 
 
 def test_version_and_help(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -161,5 +227,11 @@ def test_version_and_help(tmp_path) -> None:  # type: ignore[no-untyped-def]
         "--lifespan",
         "--limit-request-body",
         "--no-access-log",
+        "--ws",
+        "--ws-max-size",
+        "--ws-max-queue",
+        "--ws-ping-interval",
+        "--ws-ping-timeout",
+        "--ws-per-message-deflate",
     ):
         assert option in result.stdout

@@ -93,6 +93,12 @@ def test_core_is_created_and_driven_as_the_interface_says(caplog: pytest.LogCapt
         limit_request_headers=10,
         limit_request_header_size=1000,
         limit_request_body=0,
+        ws="wsproto",  # uvicorn's name for an implementation: the built-in one
+        ws_max_size=1000,
+        ws_max_queue=4,
+        ws_ping_interval=0,  # 0 disables the pings: None for the core
+        ws_ping_timeout=2.5,
+        ws_per_message_deflate=False,
     )
     server = Server(config, app, factory)
     holder["server"] = server
@@ -117,6 +123,12 @@ def test_core_is_created_and_driven_as_the_interface_says(caplog: pytest.LogCapt
         "limit_request_headers": 10,
         "limit_request_header_size": 1000,
         "limit_request_body": None,
+        "ws": "auto",
+        "ws_max_size": 1000,
+        "ws_max_queue": 4,
+        "ws_ping_interval": None,
+        "ws_ping_timeout": 2.5,
+        "ws_per_message_deflate": False,
     }
     # The very dict the app filled in startup (the core copies it per request).
     assert core.kwargs["state"] is events[0][1]["state"]

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from . import config as defaults
 from ._version import version_line
-from .config import LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, Config, parse_header
+from .config import LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, WS_CHOICES, Config, parse_header
 from .runner import serve_and_report
 from .server import CoreFactory
 
@@ -43,6 +43,20 @@ def _non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
     return value
+
+
+_TRUE = frozenset(("1", "true", "t", "yes", "y", "on"))
+_FALSE = frozenset(("0", "false", "f", "no", "n", "off"))
+
+
+def _bool(text: str) -> bool:
+    """A boolean option value, spelled as click (hence uvicorn) accepts it."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a valid boolean (true/false, yes/no, on/off, 1/0)")
 
 
 def _port(text: str) -> int:
@@ -140,6 +154,45 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=defaults.DEFAULT_LIMIT_REQUEST_BODY,
         help="maximum request body in bytes, 0 for unlimited (413 above; default: %(default)s)",
+    )
+    ws = parser.add_argument_group("WebSockets")
+    ws.add_argument(
+        "--ws",
+        choices=WS_CHOICES,
+        default="auto",
+        help="WebSocket support; every choice but none selects the built-in implementation (uvicorn's names are "
+        "accepted); none serves upgrade requests as plain HTTP (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--ws-max-size",
+        type=_positive_int,
+        default=defaults.DEFAULT_WS_MAX_SIZE,
+        help="largest incoming WebSocket message in bytes; larger ones close with 1009 (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--ws-max-queue",
+        type=_positive_int,
+        default=defaults.DEFAULT_WS_MAX_QUEUE,
+        help="received messages waiting for the app before reading pauses (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--ws-ping-interval",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_WS_PING_INTERVAL,
+        help="seconds between keep-alive pings, 0 to send none (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--ws-ping-timeout",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_WS_PING_TIMEOUT,
+        help="seconds to wait for a pong before closing, 0 to wait forever (default: %(default)s)",
+    )
+    ws.add_argument(
+        "--ws-per-message-deflate",
+        type=_bool,
+        default=True,
+        metavar="BOOLEAN",
+        help="negotiate permessage-deflate compression: true or false (default: true)",
     )
     return parser
 

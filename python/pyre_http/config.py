@@ -16,6 +16,9 @@ TRACE_LEVEL = 5  # below DEBUG, as in uvicorn: per-request protocol chatter
 
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 LIFESPAN_CHOICES = ("auto", "on", "off")
+# uvicorn's names. Every choice but "none" selects the one built-in (Rust)
+# implementation; "none" serves upgrade requests as plain HTTP.
+WS_CHOICES = ("auto", "none", "websockets", "wsproto", "websockets-sansio")
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -33,6 +36,10 @@ DEFAULT_LIMIT_REQUEST_LINE = 8190
 DEFAULT_LIMIT_REQUEST_HEADERS = 100
 DEFAULT_LIMIT_REQUEST_HEADER_SIZE = 16384
 DEFAULT_LIMIT_REQUEST_BODY = 1024 * 1024 * 1024  # 1 GiB; 0 means unlimited
+DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024  # largest incoming message, bytes (1009 above)
+DEFAULT_WS_MAX_QUEUE = 32  # received messages waiting for the app before reading pauses
+DEFAULT_WS_PING_INTERVAL = 20.0  # seconds; 0 or None: no keep-alive pings
+DEFAULT_WS_PING_TIMEOUT = 20.0  # seconds to wait for the pong; 0 or None: wait forever
 
 
 @dataclasses.dataclass
@@ -64,6 +71,12 @@ class Config:
     limit_request_headers: int = DEFAULT_LIMIT_REQUEST_HEADERS
     limit_request_header_size: int = DEFAULT_LIMIT_REQUEST_HEADER_SIZE
     limit_request_body: int = DEFAULT_LIMIT_REQUEST_BODY
+    ws: str = "auto"
+    ws_max_size: int = DEFAULT_WS_MAX_SIZE
+    ws_max_queue: int = DEFAULT_WS_MAX_QUEUE
+    ws_ping_interval: float | None = DEFAULT_WS_PING_INTERVAL
+    ws_ping_timeout: float | None = DEFAULT_WS_PING_TIMEOUT
+    ws_per_message_deflate: bool = True
 
     def __post_init__(self) -> None:
         # Programming mistakes in run(...) arguments fail here, early and
@@ -79,6 +92,15 @@ class Config:
         for name in ("limit_request_line", "limit_request_headers", "limit_request_header_size", "backlog"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.ws not in WS_CHOICES:
+            raise ValueError(f"ws must be one of {WS_CHOICES}, not {self.ws!r}")
+        for name in ("ws_max_size", "ws_max_queue"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None (0 and None disable it), not {value}")
         if self.limit_request_body < 0:
             raise ValueError("limit_request_body must be >= 0 (0 means unlimited)")
         if self.timeout_keep_alive < 0:
@@ -97,6 +119,21 @@ class Config:
     def body_limit_or_none(self) -> int | None:
         """The body limit in the form the core takes: None for unlimited."""
         return self.limit_request_body or None
+
+    @property
+    def ws_core(self) -> str:
+        """The ``ws`` value the core takes: ``"none"`` or ``"auto"`` (the built-in one)."""
+        return "none" if self.ws == "none" else "auto"
+
+    @property
+    def ws_ping_interval_or_none(self) -> float | None:
+        """Ping interval for the core: None (no pings) for 0 or None."""
+        return float(self.ws_ping_interval) if self.ws_ping_interval else None
+
+    @property
+    def ws_ping_timeout_or_none(self) -> float | None:
+        """Pong timeout for the core: None (no timeout) for 0 or None."""
+        return float(self.ws_ping_timeout) if self.ws_ping_timeout else None
 
 
 # RFC 9110 token characters: what a header field name may contain.

@@ -165,6 +165,12 @@ class Server:
             limit_request_headers=config.limit_request_headers,
             limit_request_header_size=config.limit_request_header_size,
             limit_request_body=config.body_limit_or_none,
+            ws=config.ws_core,
+            ws_max_size=config.ws_max_size,
+            ws_max_queue=config.ws_max_queue,
+            ws_ping_interval=config.ws_ping_interval_or_none,
+            ws_ping_timeout=config.ws_ping_timeout_or_none,
+            ws_per_message_deflate=config.ws_per_message_deflate,
         )
 
     async def _wait_until_idle(self, loop: asyncio.AbstractEventLoop, core: CoreServer) -> None:
