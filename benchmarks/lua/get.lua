@@ -1,0 +1,1 @@
+-- hello, json, get-10k, stream, sleep, fastapi: a plain GET / (wrk's static request).
