@@ -5,6 +5,7 @@ use super::awaitable::Done;
 use super::runner::AppRunner;
 use super::scope::ScopeBuilder;
 use super::session::HttpSession;
+use super::websocket::WsSettings;
 use crate::http1::{http_date, ResponseDefaults};
 use crate::net::Connection;
 use pyo3::intern;
@@ -26,6 +27,7 @@ pub struct AppContext {
     access_logger: Option<Py<PyAny>>,
     tasks: RefCell<Slab<Py<PyAny>>>,
     pub done: Py<Done>,
+    pub ws: WsSettings,
 }
 
 /// How an application coroutine becomes a task.
@@ -54,6 +56,7 @@ impl AppContext {
         scope: ScopeBuilder,
         defaults: ResponseDefaults,
         logging: LoggingSetup,
+        ws: WsSettings,
     ) -> PyResult<Self> {
         Ok(AppContext {
             app,
@@ -66,6 +69,7 @@ impl AppContext {
             access_logger: logging.access_logger,
             tasks: RefCell::new(Slab::new()),
             done: Py::new(py, Done)?,
+            ws,
         })
     }
 

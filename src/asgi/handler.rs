@@ -8,6 +8,9 @@ use super::runner::{finish_request, AppRunner};
 use super::scope::address_tuple;
 use super::send::Send;
 use super::session::HttpSession;
+use super::websocket::{self, WsReceive, WsSend};
+use super::ws_session::WsSession;
+use crate::ws::{check_upgrade, reject_response, Upgrade, WsEvent};
 use crate::http1::{BodyFraming, RequestHead};
 use crate::net::{ConnRef, Handler};
 use bytes::Bytes;
@@ -20,19 +23,31 @@ pub struct AsgiHandler {
 
 impl AsgiHandler {
     /// Builds the scope, calls `app(scope, receive, send)` and starts the
-    /// coroutine as a task.
-    fn dispatch(
-        &self,
-        py: Python<'_>,
-        conn: &ConnRef<HttpSession>,
-        head: RequestHead,
-    ) -> PyResult<()> {
+    /// coroutine as a task. A WebSocket handshake gets a `websocket` scope.
+    fn dispatch(&self, py: Python<'_>, conn: &ConnRef<HttpSession>, head: RequestHead) -> PyResult<()> {
         let ctx = &self.ctx;
+        let offer = if ctx.ws.enabled {
+            match check_upgrade(head.method(), head.version, head.headers()) {
+                Upgrade::NotWebSocket => None,
+                Upgrade::WebSocket(offer) => Some(offer),
+                Upgrade::Invalid(err) => {
+                    let mut c = conn.borrow_mut();
+                    reject_response(&err, c.out());
+                    c.close_soon();
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
+        let subprotocols = offer.as_ref().map(|o| o.subprotocols.clone());
         let (seq, client, server) = {
             let mut c = conn.borrow_mut();
             let seq = c.session.seq + 1;
-            c.session
-                .begin_request(seq, head.framing == BodyFraming::Empty);
+            c.session.begin_request(seq, head.framing == BodyFraming::Empty);
+            if let Some(offer) = offer {
+                c.session.ws = Some(Box::new(WsSession::new(offer, ctx.ws.max_queue)));
+            }
             if ctx.access_log_enabled() {
                 c.session.request_line = Some(format!(
                     "{} {} HTTP/{}",
@@ -51,20 +66,24 @@ impl AsgiHandler {
             };
             (seq, client, c.local)
         };
-        let scope = ctx.scope.build(py, &head, client.bind(py), server)?;
-        let receive = Py::new(py, Receive::new(ctx.clone(), conn.clone(), seq))?;
-        let send = Py::new(py, Send::new(ctx.clone(), conn.clone(), seq))?;
-        let coro = match ctx.app.bind(py).call1((scope, receive, send)) {
+        let scope = ctx.scope.build(py, &head, client.bind(py), server, subprotocols.as_deref())?;
+        let called = if subprotocols.is_some() {
+            let receive = Py::new(py, WsReceive::new(ctx.clone(), conn.clone()))?;
+            let send = Py::new(py, WsSend::new(ctx.clone(), conn.clone()))?;
+            ctx.app.bind(py).call1((scope, receive, send))
+        } else {
+            let receive = Py::new(py, Receive::new(ctx.clone(), conn.clone(), seq))?;
+            let send = Py::new(py, Send::new(ctx.clone(), conn.clone(), seq))?;
+            ctx.app.bind(py).call1((scope, receive, send))
+        };
+        let coro = match called {
             Ok(coro) => coro,
             Err(err) => {
                 finish_request(py, ctx, conn, seq, Err(err));
                 return Ok(());
             }
         };
-        let runner = Bound::new(
-            py,
-            AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq),
-        )?;
+        let runner = Bound::new(py, AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq))?;
         ctx.start_task(py, runner)
     }
 }
@@ -99,6 +118,11 @@ impl Handler for AsgiHandler {
         if c.session.receive_waiter.is_none() {
             return;
         }
+        if c.session.ws.is_some() {
+            drop(c);
+            Python::attach(|py| websocket::deliver(py, conn));
+            return;
+        }
         Python::attach(|py| match take_request_message(py, &mut c) {
             Ok(Some(message)) => {
                 let waiter = c.session.receive_waiter.take();
@@ -113,6 +137,10 @@ impl Handler for AsgiHandler {
     }
 
     fn on_client_gone(&self, conn: &ConnRef<HttpSession>) {
+        if conn.borrow().session.ws.is_some() {
+            Python::attach(|py| websocket::on_gone(py, conn));
+            return;
+        }
         let (receive_waiter, send_waiter) = {
             let mut c = conn.borrow_mut();
             c.session.client_gone = true;
@@ -150,5 +178,13 @@ impl Handler for AsgiHandler {
 
     fn body_buffered(session: &HttpSession) -> usize {
         session.body_buffered
+    }
+
+    fn on_ws_event(&self, conn: &ConnRef<HttpSession>, event: WsEvent) {
+        websocket::on_event(&mut conn.borrow_mut(), event);
+    }
+
+    fn ws_may_read(session: &HttpSession) -> bool {
+        session.ws.as_deref().is_none_or(|ws| ws.inbox.len() < ws.max_queue)
     }
 }

@@ -14,6 +14,8 @@ mod scope;
 mod send;
 mod server;
 mod session;
+mod websocket;
+mod ws_session;
 
 pub use errors::ClientDisconnected;
 pub use server::Server;

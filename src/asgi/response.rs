@@ -39,7 +39,7 @@ pub fn start(
 }
 
 /// One `[name, value]` pair of byte strings.
-fn header_pair<'py>(
+pub fn header_pair<'py>(
     item: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let (name, value) = if let Ok(tuple) = item.cast::<PyTuple>() {

@@ -72,23 +72,32 @@ impl ScopeBuilder {
         })
     }
 
+    /// The scope for `head`: an `http` scope, or a `websocket` one when
+    /// `subprotocols` (the client's offer) is given.
     pub fn build<'py>(
         &self,
         py: Python<'py>,
         head: &RequestHead,
         client: &Bound<'py, PyAny>,
         server: SocketAddr,
+        subprotocols: Option<&[String]>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let scope = PyDict::new(py);
-        scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        let (kind, scheme) = match subprotocols {
+            None => (intern!(py, "http"), intern!(py, "http")),
+            Some(_) => (intern!(py, "websocket"), intern!(py, "ws")),
+        };
+        scope.set_item(intern!(py, "type"), kind)?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
         let version = match head.version {
             crate::http1::Version::Http10 => intern!(py, "1.0"),
             crate::http1::Version::Http11 => intern!(py, "1.1"),
         };
         scope.set_item(intern!(py, "http_version"), version)?;
-        scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
-        scope.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
+        if subprotocols.is_none() {
+            scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
+        }
+        scope.set_item(intern!(py, "scheme"), scheme)?;
         let raw_path = head.path();
         scope.set_item(intern!(py, "path"), decoded_path(py, raw_path))?;
         scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
@@ -100,7 +109,14 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
-        scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+        let extensions = PyDict::new(py);
+        if let Some(subprotocols) = subprotocols {
+            scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
+            // The denial extension: the application may refuse the
+            // handshake with a full HTTP response.
+            extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+        }
+        scope.set_item(intern!(py, "extensions"), extensions)?;
         Ok(scope)
     }
 

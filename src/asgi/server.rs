@@ -4,6 +4,7 @@
 use super::context::{AppContext, LoggingSetup};
 use super::handler::AsgiHandler;
 use super::scope::ScopeBuilder;
+use super::websocket::WsSettings;
 use crate::http1::{Limits, ResponseDefaults};
 use crate::net::{Driver, DriverConfig, Listener};
 use pyo3::exceptions::PyValueError;
@@ -30,6 +31,8 @@ impl Server {
         headers=Vec::new(), access_log=true, timeout_keep_alive=5.0,
         limit_request_line=8190, limit_request_headers=100,
         limit_request_header_size=16384, limit_request_body=Some(1 << 30),
+        ws="auto".to_string(), ws_max_size=16 * 1024 * 1024, ws_max_queue=32,
+        ws_ping_interval=Some(20.0), ws_ping_timeout=Some(20.0), ws_per_message_deflate=true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -48,12 +51,25 @@ impl Server {
         limit_request_headers: usize,
         limit_request_header_size: usize,
         limit_request_body: Option<u64>,
+        ws: String,
+        ws_max_size: usize,
+        ws_max_queue: usize,
+        ws_ping_interval: Option<f64>,
+        ws_ping_timeout: Option<f64>,
+        ws_per_message_deflate: bool,
     ) -> PyResult<Self> {
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
             return Err(PyValueError::new_err(
                 "timeout_keep_alive must be a non-negative number",
             ));
         }
+        let ws_enabled = match ws.as_str() {
+            "none" => false,
+            "auto" => true,
+            other => return Err(PyValueError::new_err(format!("ws must be 'auto' or 'none', not {other:?}"))),
+        };
+        let ws_ping_interval = seconds("ws_ping_interval", ws_ping_interval)?;
+        let ws_ping_timeout = seconds("ws_ping_timeout", ws_ping_timeout)?;
         let mut listeners = Vec::with_capacity(sockets.len());
         for socket in &sockets {
             let fd: i32 = socket.call_method0(intern!(py, "fileno"))?.extract()?;
@@ -85,6 +101,12 @@ impl Server {
                 error_logger: error_logger.unbind(),
                 access_logger: access_on.then(|| access_logger.unbind()),
             },
+            WsSettings {
+                enabled: ws_enabled,
+                max_size: ws_max_size,
+                max_queue: ws_max_queue,
+                per_message_deflate: ws_per_message_deflate,
+            },
         )?;
         let config = DriverConfig {
             limits: Limits {
@@ -95,6 +117,8 @@ impl Server {
                 ..Limits::default()
             },
             keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
+            ws_ping_interval,
+            ws_ping_timeout,
         };
         let handler = AsgiHandler { ctx: Rc::new(ctx) };
         Ok(Server {
@@ -138,5 +162,15 @@ impl Server {
 
     fn close(&mut self) {
         self.driver.close_all();
+    }
+}
+
+/// An optional timer setting in seconds; `None` or 0 turns it off.
+fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) if v == 0.0 => Ok(None),
+        Some(_) => Err(PyValueError::new_err(format!("{name} must be a non-negative number"))),
     }
 }

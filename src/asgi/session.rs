@@ -1,6 +1,7 @@
 //! What the bridge keeps per connection, beside the protocol state: the
 //! current request's body queue and the futures the application waits on.
 
+use super::ws_session::WsSession;
 use crate::net::{ConnRef, Connection};
 use bytes::Bytes;
 use pyo3::exceptions::PyRuntimeError;
@@ -39,6 +40,8 @@ pub struct HttpSession {
     pub client: Option<Py<PyAny>>,
     /// "METHOD target HTTP/x.y", kept only when access logging is on.
     pub request_line: Option<String>,
+    /// Set when the request is a WebSocket handshake.
+    pub ws: Option<Box<WsSession>>,
 }
 
 impl HttpSession {
@@ -53,6 +56,7 @@ impl HttpSession {
         self.send_waiter = None;
         self.status = 0;
         self.request_line = None;
+        self.ws = None;
     }
 
     /// Takes everything queued as one body piece.

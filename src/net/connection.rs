@@ -6,6 +6,7 @@
 //! thread. Nobody holds a borrow across a call into Python.
 
 use crate::http1::ServerConn;
+use crate::ws::WsConn;
 use mio::net::TcpStream;
 use mio::Token;
 use std::cell::RefCell;
@@ -43,6 +44,13 @@ pub struct Connection<S> {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub proto: ServerConn,
+    /// Set once the connection switched to WebSocket; from then on `proto`
+    /// is not consulted again.
+    pub ws: Option<Box<WsConn>>,
+    /// WebSocket keep-alive: when the last ping went out, and whether its
+    /// pong is still awaited.
+    pub(crate) ws_last_ping: Option<Instant>,
+    pub(crate) ws_ping_unanswered: bool,
     pub session: S,
     out: Vec<u8>,
     sent: usize,
@@ -78,6 +86,9 @@ impl<S: Default> Connection<S> {
             peer,
             local,
             proto,
+            ws: None,
+            ws_last_ping: None,
+            ws_ping_unanswered: false,
             session: S::default(),
             out: Vec::new(),
             sent: 0,
@@ -102,6 +113,22 @@ impl<S> Connection<S> {
     /// Split borrow: the protocol state and the output buffer together.
     pub fn proto_and_out(&mut self) -> (&mut ServerConn, &mut Vec<u8>) {
         (&mut self.proto, &mut self.out)
+    }
+
+    /// Split borrow: the WebSocket state (if upgraded) and the output buffer.
+    pub fn ws_and_out(&mut self) -> (Option<&mut WsConn>, &mut Vec<u8>) {
+        (self.ws.as_deref_mut(), &mut self.out)
+    }
+
+    /// Switches to WebSocket after the `101` response has been written: the
+    /// bytes already read past the request head belong to the new protocol.
+    pub fn upgrade(&mut self, mut ws: WsConn) {
+        let early = self.proto.recv_buf().split();
+        ws.recv_buf().extend_from_slice(&early);
+        self.ws = Some(Box::new(ws));
+        self.ws_last_ping = Some(Instant::now());
+        self.readable = true;
+        self.schedule();
     }
 
     pub fn unsent(&self) -> usize {
@@ -196,7 +223,11 @@ impl<S> Connection<S> {
                 Ok(0) => return ReadOutcome::Eof,
                 Ok(n) => {
                     if self.lifecycle == Lifecycle::Open {
-                        self.proto.recv_buf().extend_from_slice(&scratch[..n]);
+                        let input = match self.ws.as_deref_mut() {
+                            Some(ws) => ws.recv_buf(),
+                            None => self.proto.recv_buf(),
+                        };
+                        input.extend_from_slice(&scratch[..n]);
                     }
                     return ReadOutcome::Data;
                 }

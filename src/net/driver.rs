@@ -7,6 +7,7 @@ use super::connection::{ConnRef, Connection, Lifecycle, ReadOutcome, WRITE_LOW_W
 use super::listener::Listener;
 use super::schedule::{new_waker, Scheduler};
 use crate::http1::{error_response, Event, Limits, RequestHead, ServerConn};
+use crate::ws::WsEvent;
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -25,6 +26,12 @@ const EVENT_CAPACITY: usize = 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How long a closing connection may take to flush its last output.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long we wait for the peer's answer to our WebSocket close frame.
+const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code sent to WebSocket peers when the server shuts down.
+const WS_GOING_AWAY_FOR_RESTART: u16 = 1012;
+/// Close code for a peer that stopped answering pings.
+const WS_PING_TIMEOUT_CODE: u16 = 1011;
 
 /// What the driver reports to the layer above.
 pub trait Handler {
@@ -43,12 +50,22 @@ pub trait Handler {
     fn on_drained(&self, conn: &ConnRef<Self::Session>);
     /// Body bytes the application has not consumed yet (read backpressure).
     fn body_buffered(session: &Self::Session) -> usize;
+    /// A WebSocket message, the peer's close, or the connection's failure
+    /// (`Close`/`Error`); pings and pongs are handled here.
+    fn on_ws_event(&self, conn: &ConnRef<Self::Session>, event: WsEvent);
+    /// Whether the application keeps up with WebSocket messages: reading
+    /// (and parsing) pauses while it does not.
+    fn ws_may_read(session: &Self::Session) -> bool;
 }
 
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
     pub limits: Limits,
     pub keep_alive_timeout: Duration,
+    /// How often to ping an idle WebSocket peer; `None`: never.
+    pub ws_ping_interval: Option<Duration>,
+    /// How long a ping may go unanswered before the connection fails.
+    pub ws_ping_timeout: Option<Duration>,
 }
 
 pub struct Driver<H: Handler> {
@@ -70,6 +87,7 @@ pub struct Driver<H: Handler> {
 enum Step {
     Request(RequestHead),
     Body(Option<Bytes>),
+    Ws(WsEvent),
     Done,
 }
 
@@ -231,6 +249,7 @@ impl<H: Handler> Driver<H> {
             match step {
                 Step::Request(head) => self.handler.on_request(&conn, head),
                 Step::Body(chunk) => self.handler.on_body(&conn, chunk),
+                Step::Ws(event) => self.handler.on_ws_event(&conn, event),
                 Step::Done => break,
             }
         }
@@ -242,6 +261,9 @@ impl<H: Handler> Driver<H> {
     fn advance(&mut self, c: &mut Connection<H::Session>) -> Step {
         if c.lifecycle != Lifecycle::Open {
             return Step::Done;
+        }
+        if c.ws.is_some() {
+            return self.advance_ws(c);
         }
         loop {
             match c.proto.next_event() {
@@ -299,6 +321,56 @@ impl<H: Handler> Driver<H> {
                     }
                     c.begin_closing();
                     return Step::Done;
+                }
+            }
+        }
+    }
+
+    /// The WebSocket counterpart of `advance`: parse what is buffered, read
+    /// more only when the parser needs it and the application keeps up.
+    fn advance_ws(&mut self, c: &mut Connection<H::Session>) -> Step {
+        loop {
+            if !H::ws_may_read(&c.session) {
+                c.read_paused = true;
+                return Step::Done;
+            }
+            let (Some(ws), out) = c.ws_and_out() else {
+                return Step::Done;
+            };
+            match ws.next_event(out) {
+                WsEvent::Ping(_) => continue,
+                WsEvent::Pong(_) => {
+                    c.ws_ping_unanswered = false;
+                    continue;
+                }
+                event @ (WsEvent::Close { .. } | WsEvent::Error { .. }) => {
+                    c.begin_closing();
+                    return Step::Ws(event);
+                }
+                WsEvent::Closed => {
+                    c.begin_closing();
+                    return Step::Done;
+                }
+                event @ (WsEvent::Text(_) | WsEvent::Binary(_)) => return Step::Ws(event),
+                WsEvent::NeedData => {
+                    if !c.readable || c.eof {
+                        return Step::Done;
+                    }
+                    c.read_paused = false;
+                    match c.read_once(&mut self.scratch) {
+                        ReadOutcome::Data => continue,
+                        ReadOutcome::WouldBlock => {
+                            c.readable = false;
+                            return Step::Done;
+                        }
+                        ReadOutcome::Eof | ReadOutcome::Failed => {
+                            c.eof = true;
+                            if let Some(ws) = c.ws.as_deref_mut() {
+                                ws.recv_eof();
+                            }
+                            continue;
+                        }
+                    }
                 }
             }
         }
@@ -401,7 +473,24 @@ impl<H: Handler> Driver<H> {
         let now = Instant::now();
         for (key, conn) in self.conns.iter() {
             let mut c = conn.borrow_mut();
+            if c.lifecycle == Lifecycle::Open && c.ws.as_ref().is_some_and(|ws| ws.close_sent()) {
+                // Our close frame is out; the peer has a while to answer.
+                match c.idle_since {
+                    None => c.idle_since = Some(now),
+                    Some(t) if now.duration_since(t) >= WS_CLOSE_TIMEOUT => {
+                        c.lifecycle = Lifecycle::Closed;
+                        self.ready.push(key);
+                    }
+                    Some(_) => {}
+                }
+                continue;
+            }
+            if c.lifecycle == Lifecycle::Open && c.ws.is_some() && self.ws_timers(&mut c, now) {
+                self.ready.push(key);
+                continue;
+            }
             match c.lifecycle {
+                Lifecycle::Open if c.ws.is_some() => {}
                 Lifecycle::Open if c.proto.response_complete() && c.unsent() == 0 => {
                     match c.idle_since {
                         None => c.idle_since = Some(now),
@@ -444,6 +533,40 @@ impl<H: Handler> Driver<H> {
         self.scheduler.leave();
     }
 
+    /// WebSocket keep-alive pings and the close handshake's timeout; true
+    /// when the connection needs processing.
+    fn ws_timers(&self, c: &mut Connection<H::Session>, now: Instant) -> bool {
+        let ping_interval = self.config.ws_ping_interval;
+        let ping_timeout = self.config.ws_ping_timeout;
+        let last_ping = c.ws_last_ping;
+        let unanswered = c.ws_ping_unanswered;
+        let (Some(ws), out) = c.ws_and_out() else {
+            return false;
+        };
+        if ws.close_sent() {
+            return false;
+        }
+        let since_ping = last_ping.map(|t| now.duration_since(t));
+        if unanswered {
+            if let (Some(timeout), Some(elapsed)) = (ping_timeout, since_ping) {
+                if elapsed >= timeout {
+                    let _ = ws.send_close(WS_PING_TIMEOUT_CODE, "keepalive ping timeout", out);
+                    c.begin_closing();
+                    return true;
+                }
+            }
+            return false;
+        }
+        if let (Some(interval), Some(elapsed)) = (ping_interval, since_ping) {
+            if elapsed >= interval && ws.send_ping(b"", out).is_ok() {
+                c.ws_last_ping = Some(now);
+                c.ws_ping_unanswered = true;
+                return true;
+            }
+        }
+        false
+    }
+
     /// Stops accepting: the listeners are closed (the front keeps its own
     /// descriptors until it closes them).
     pub fn stop_accepting(&mut self) {
@@ -460,6 +583,11 @@ impl<H: Handler> Driver<H> {
         self.scheduler.enter();
         for (key, conn) in self.conns.iter() {
             let mut c = conn.borrow_mut();
+            if let (Some(ws), out) = c.ws_and_out() {
+                let _ = ws.send_close(WS_GOING_AWAY_FOR_RESTART, "", out);
+                self.ready.push(key);
+                continue;
+            }
             c.proto.close_after_response();
             if c.lifecycle == Lifecycle::Open && c.proto.response_complete() && c.unsent() == 0 {
                 c.begin_closing();

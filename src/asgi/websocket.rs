@@ -1,0 +1,528 @@
+//! The ASGI `websocket` scope's callables (asgiref WebSocket spec 2.5):
+//! `receive()` gives `websocket.connect`, then `websocket.receive` messages,
+//! then `websocket.disconnect`; `send()` takes `websocket.accept`,
+//! `websocket.send`, `websocket.close` and the denial extension's
+//! `websocket.http.response.*`.
+
+use super::context::{reject, resolve, AppContext};
+use super::errors::ClientDisconnected;
+use super::response;
+use super::session::{borrow_conn, HttpSession};
+use super::ws_session::{Inbound, WsPhase, WsSession};
+use crate::net::{ConnRef, Connection, WRITE_HIGH_WATER};
+use crate::ws::{WsConfig, WsConn, WsEvent};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
+use std::rc::Rc;
+
+/// Close code when the application fails after accepting.
+const INTERNAL_ERROR: u16 = 1011;
+/// Close code when the application returns without closing.
+const NORMAL_CLOSURE: u16 = 1000;
+/// What `websocket.disconnect` reports when the TCP connection just ended.
+const ABNORMAL_CLOSURE: u16 = 1006;
+/// What it reports when the peer's close frame carried no code.
+const NO_STATUS: u16 = 1005;
+
+/// The server's WebSocket settings (`--ws*` options).
+#[derive(Clone, Debug)]
+pub struct WsSettings {
+    pub enabled: bool,
+    pub max_size: usize,
+    pub max_queue: usize,
+    pub per_message_deflate: bool,
+}
+
+fn not_found<'py>(message: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(message.get_item(key)?.filter(|value| !value.is_none()))
+}
+
+fn ws_session(conn: &mut Connection<HttpSession>) -> PyResult<&mut WsSession> {
+    conn.session
+        .ws
+        .as_deref_mut()
+        .ok_or_else(|| PyRuntimeError::new_err("not a WebSocket connection"))
+}
+
+fn message<'py>(py: Python<'py>, kind: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyDict>> {
+    let message = PyDict::new(py);
+    message.set_item(intern!(py, "type"), kind)?;
+    Ok(message)
+}
+
+/// The next event for `receive()`, if there is one now.
+fn next_event<'py>(py: Python<'py>, conn: &mut Connection<HttpSession>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let closed = conn.is_closed();
+    let read_paused = conn.read_paused;
+    let ws = ws_session(conn)?;
+    if !ws.connect_delivered {
+        ws.connect_delivered = true;
+        return Ok(Some(message(py, intern!(py, "websocket.connect"))?));
+    }
+    if let Some(inbound) = ws.inbox.pop_front() {
+        let event = message(py, intern!(py, "websocket.receive"))?;
+        match inbound {
+            Inbound::Text(text) => event.set_item(intern!(py, "text"), text)?,
+            Inbound::Binary(data) => event.set_item(intern!(py, "bytes"), PyBytes::new(py, &data))?,
+        }
+        if read_paused {
+            // The application made room in the queue: reading may go on.
+            conn.schedule();
+        }
+        return Ok(Some(event));
+    }
+    let ended = match &ws.disconnect {
+        Some((code, reason)) => Some((*code, reason.clone())),
+        None if closed => Some((ABNORMAL_CLOSURE, String::new())),
+        None => None,
+    };
+    match ended {
+        Some((code, reason)) => {
+            let event = message(py, intern!(py, "websocket.disconnect"))?;
+            event.set_item(intern!(py, "code"), code)?;
+            event.set_item(intern!(py, "reason"), reason)?;
+            Ok(Some(event))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A protocol event from the driver, for `receive()`.
+pub fn on_event(conn: &mut Connection<HttpSession>, event: WsEvent) {
+    let Some(ws) = conn.session.ws.as_deref_mut() else {
+        return;
+    };
+    match event {
+        WsEvent::Text(text) => ws.inbox.push_back(Inbound::Text(text)),
+        WsEvent::Binary(data) => ws.inbox.push_back(Inbound::Binary(data)),
+        WsEvent::Close { code, reason } => ws.ended(code.unwrap_or(NO_STATUS), reason),
+        WsEvent::Error { close_code, .. } => ws.ended(close_code, String::new()),
+        WsEvent::Ping(_) | WsEvent::Pong(_) | WsEvent::NeedData | WsEvent::Closed => {}
+    }
+}
+
+/// Resolves a waiting `receive()` if there is something for it.
+pub fn deliver(py: Python<'_>, conn: &ConnRef<HttpSession>) {
+    let Ok(mut c) = conn.try_borrow_mut() else {
+        return;
+    };
+    if c.session.receive_waiter.is_none() {
+        return;
+    }
+    match next_event(py, &mut c) {
+        Ok(Some(event)) => {
+            let waiter = c.session.receive_waiter.take();
+            drop(c);
+            if let Some(waiter) = waiter {
+                resolve(py, waiter, event.into_any());
+            }
+        }
+        Ok(None) => {}
+        Err(err) => err.write_unraisable(py, None),
+    }
+}
+
+/// The connection is gone: a waiting `receive()` learns it, a waiting
+/// `send()` fails.
+pub fn on_gone(py: Python<'_>, conn: &ConnRef<HttpSession>) {
+    let send_waiter = {
+        let Ok(mut c) = conn.try_borrow_mut() else {
+            return;
+        };
+        if let Some(ws) = c.session.ws.as_deref_mut() {
+            ws.ended(ABNORMAL_CLOSURE, String::new());
+        }
+        c.session.send_waiter.take()
+    };
+    deliver(py, conn);
+    if let Some(waiter) = send_waiter {
+        reject(py, waiter, ClientDisconnected::new_err("the client has disconnected"));
+    }
+}
+
+/// The application is done with the connection, normally or not.
+pub fn finish(py: Python<'_>, ctx: &AppContext, conn: &ConnRef<HttpSession>, outcome: Result<(), PyErr>) {
+    let Ok(mut c) = conn.try_borrow_mut() else {
+        return;
+    };
+    let Some(phase) = c.session.ws.as_deref().map(|ws| ws.phase) else {
+        return;
+    };
+    let failed = outcome.is_err();
+    if let Err(err) = &outcome {
+        if !err.is_instance_of::<ClientDisconnected>(py) {
+            drop(c);
+            ctx.log_exception(py, "Exception in ASGI application", err);
+            let Ok(again) = conn.try_borrow_mut() else {
+                return;
+            };
+            c = again;
+        }
+    } else if phase == WsPhase::Handshake {
+        drop(c);
+        ctx.log_error(py, "ASGI callable returned without sending handshake.");
+        let Ok(again) = conn.try_borrow_mut() else {
+            return;
+        };
+        c = again;
+    }
+    match phase {
+        WsPhase::Handshake | WsPhase::Denying => response::fail(&mut c, ctx),
+        WsPhase::Accepted => {
+            let code = if failed { INTERNAL_ERROR } else { NORMAL_CLOSURE };
+            let (ws, out) = c.ws_and_out();
+            if let Some(ws) = ws {
+                let _ = ws.send_close(code, "", out);
+            }
+            if let Ok(ws) = ws_session(&mut c) {
+                ws.phase = WsPhase::Closed;
+            }
+            c.schedule();
+        }
+        WsPhase::Closed => return,
+    }
+    if !c.in_driver_callback() {
+        c.flush();
+    }
+}
+
+#[pyclass(module = "pyre_http._core", unsendable)]
+pub struct WsReceive {
+    ctx: Rc<AppContext>,
+    conn: ConnRef<HttpSession>,
+}
+
+impl WsReceive {
+    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>) -> Self {
+        WsReceive { ctx, conn }
+    }
+}
+
+#[pymethods]
+impl WsReceive {
+    fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut conn = borrow_conn(&self.conn)?;
+        if let Some(event) = next_event(py, &mut conn)? {
+            return Ok(Py::new(py, super::awaitable::Ready::new(event.into_any().unbind()))?.into_any());
+        }
+        if let Some(previous) = &conn.session.receive_waiter {
+            if !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
+                return Err(PyRuntimeError::new_err("receive() is already being awaited"));
+            }
+        }
+        if conn.read_paused {
+            conn.schedule();
+        }
+        let waiter = self.ctx.new_future(py)?;
+        conn.session.receive_waiter = Some(waiter.clone().unbind());
+        Ok(waiter.unbind())
+    }
+}
+
+#[pyclass(module = "pyre_http._core", unsendable)]
+pub struct WsSend {
+    ctx: Rc<AppContext>,
+    conn: ConnRef<HttpSession>,
+}
+
+impl WsSend {
+    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>) -> Self {
+        WsSend { ctx, conn }
+    }
+
+    fn done(&self, py: Python<'_>) -> Py<PyAny> {
+        self.ctx.done.clone_ref(py).into_any()
+    }
+
+    fn accept(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let subprotocol = match not_found(message, intern!(py, "subprotocol"))? {
+            None => None,
+            Some(value) => Some(
+                value
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("'subprotocol' must be a str or None"))?
+                    .to_str()?
+                    .to_owned(),
+            ),
+        };
+        let headers = not_found(message, intern!(py, "headers"))?;
+        let mut conn = borrow_conn(&self.conn)?;
+        let ctx = &self.ctx;
+        let offer = {
+            let ws = ws_session(&mut conn)?;
+            match (ws.phase, ws.offer.take()) {
+                (WsPhase::Handshake, Some(offer)) => offer,
+                (_, offer) => {
+                    ws.offer = offer;
+                    return Err(self.misplaced(&conn, "websocket.accept"));
+                }
+            }
+        };
+        let deflate = if ctx.ws.per_message_deflate {
+            offer.negotiate_deflate()
+        } else {
+            None
+        };
+        let mut handshake = Vec::new();
+        let written = (|| -> PyResult<()> {
+            let mut writer = offer.accept(subprotocol.as_deref()).map_err(|e| PyValueError::new_err(e.0))?;
+            if let Some(headers) = &headers {
+                for item in headers.try_iter()? {
+                    let (name, value) = response::header_pair(&item?)?;
+                    writer
+                        .header(name.as_bytes(), value.as_bytes())
+                        .map_err(|e| PyValueError::new_err(e.0))?;
+                }
+            }
+            writer.finish(deflate.as_ref(), &ctx.defaults, &ctx.date(), &mut handshake);
+            Ok(())
+        })();
+        if let Err(err) = written {
+            // Nothing was sent: the application may still answer.
+            ws_session(&mut conn)?.offer = Some(offer);
+            return Err(err);
+        }
+        conn.out().extend_from_slice(&handshake);
+        conn.upgrade(WsConn::new(WsConfig {
+            max_message_size: ctx.ws.max_size,
+            deflate,
+            ..WsConfig::default()
+        }));
+        ws_session(&mut conn)?.phase = WsPhase::Accepted;
+        conn.session.status = 101;
+        if !conn.in_driver_callback() {
+            conn.flush();
+        }
+        let access = ctx.access_entry(&conn);
+        drop(conn);
+        if let Some(entry) = access {
+            ctx.log_access(py, entry);
+        }
+        Ok(self.done(py))
+    }
+
+    fn send_message(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let bytes = not_found(message, intern!(py, "bytes"))?;
+        let text = not_found(message, intern!(py, "text"))?;
+        let mut conn = borrow_conn(&self.conn)?;
+        self.check_accepted(&mut conn, "websocket.send")?;
+        let (ws, out) = conn.ws_and_out();
+        let Some(ws) = ws else {
+            return Err(ClientDisconnected::new_err("the WebSocket is closed"));
+        };
+        let sent = match (&bytes, &text) {
+            (Some(data), None) => {
+                let data = data
+                    .cast::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err("'bytes' must be bytes"))?;
+                ws.send_binary(data.as_bytes(), out)
+            }
+            (None, Some(text)) => {
+                let text = text
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("'text' must be a str"))?;
+                ws.send_text(text.to_str()?, out)
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "'websocket.send' needs exactly one of 'bytes' and 'text'",
+                ))
+            }
+        };
+        sent.map_err(|_| ClientDisconnected::new_err("the WebSocket is closing"))?;
+        if !conn.in_driver_callback() {
+            conn.flush();
+        }
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        if conn.unsent() > WRITE_HIGH_WATER {
+            conn.write_blocked = true;
+            let waiter = self.ctx.new_future(py)?;
+            conn.session.send_waiter = Some(waiter.clone().unbind());
+            return Ok(waiter.unbind());
+        }
+        Ok(self.done(py))
+    }
+
+    fn close(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let code: u16 = match not_found(message, intern!(py, "code"))? {
+            None => NORMAL_CLOSURE,
+            Some(code) => code
+                .extract()
+                .map_err(|_| PyValueError::new_err("'code' must be an int close code"))?,
+        };
+        let reason = match not_found(message, intern!(py, "reason"))? {
+            None => String::new(),
+            Some(reason) => reason
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("'reason' must be a str"))?
+                .to_str()?
+                .to_owned(),
+        };
+        let mut conn = borrow_conn(&self.conn)?;
+        let phase = ws_session(&mut conn)?.phase;
+        match phase {
+            WsPhase::Handshake => {
+                // Closing before accepting refuses the handshake: 403.
+                self.deny(&mut conn, 403, None)?;
+                let (proto, out) = conn.proto_and_out();
+                proto.send_body(b"", false, out).map_err(response::order_error)?;
+                ws_session(&mut conn)?.ended(ABNORMAL_CLOSURE, String::new());
+                self.finish_denial(py, conn);
+                return Ok(self.done(py));
+            }
+            WsPhase::Accepted => {}
+            WsPhase::Denying => return Err(self.misplaced(&conn, "websocket.close")),
+            WsPhase::Closed => return Err(ClientDisconnected::new_err("the WebSocket is closed")),
+        }
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        let (ws, out) = conn.ws_and_out();
+        if let Some(ws) = ws {
+            ws.send_close(code, &reason, out).map_err(|e| PyValueError::new_err(e.0))?;
+        }
+        ws_session(&mut conn)?.phase = WsPhase::Closed;
+        if !conn.in_driver_callback() {
+            conn.flush();
+        }
+        Ok(self.done(py))
+    }
+
+    fn http_response_start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let status = message
+            .get_item(intern!(py, "status"))?
+            .ok_or_else(|| PyKeyError::new_err("'websocket.http.response.start' needs a 'status'"))?;
+        if status.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err("'status' must be an int"));
+        }
+        let status: u16 = status
+            .extract()
+            .map_err(|_| PyValueError::new_err("'status' must be an int from 200 to 999"))?;
+        let headers = not_found(message, intern!(py, "headers"))?;
+        let mut conn = borrow_conn(&self.conn)?;
+        if ws_session(&mut conn)?.phase != WsPhase::Handshake {
+            return Err(self.misplaced(&conn, "websocket.http.response.start"));
+        }
+        self.deny(&mut conn, status, headers.as_ref())?;
+        ws_session(&mut conn)?.phase = WsPhase::Denying;
+        if !conn.in_driver_callback() {
+            conn.schedule();
+        }
+        Ok(self.done(py))
+    }
+
+    fn http_response_body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let body = match not_found(message, intern!(py, "body"))? {
+            None => None,
+            Some(body) => Some(
+                body.cast::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err("'body' must be bytes"))?
+                    .clone(),
+            ),
+        };
+        let more = match not_found(message, intern!(py, "more_body"))? {
+            None => false,
+            Some(flag) => flag
+                .cast::<PyBool>()
+                .map_err(|_| PyTypeError::new_err("'more_body' must be a bool"))?
+                .is_true(),
+        };
+        let mut conn = borrow_conn(&self.conn)?;
+        if ws_session(&mut conn)?.phase != WsPhase::Denying {
+            return Err(self.misplaced(&conn, "websocket.http.response.body"));
+        }
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
+        let (proto, out) = conn.proto_and_out();
+        proto.send_body(data, more, out).map_err(response::order_error)?;
+        if more {
+            if !conn.in_driver_callback() {
+                conn.flush();
+            }
+            return Ok(self.done(py));
+        }
+        ws_session(&mut conn)?.ended(ABNORMAL_CLOSURE, String::new());
+        self.finish_denial(py, conn);
+        Ok(self.done(py))
+    }
+
+    /// Starts an HTTP response refusing the handshake; the connection
+    /// closes after it.
+    fn deny(&self, conn: &mut Connection<HttpSession>, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        conn.proto.close_after_response();
+        response::start(conn, &self.ctx, status, headers)
+    }
+
+    /// The refusal is complete: flush, log, let the driver close.
+    fn finish_denial(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
+        conn.schedule();
+        if !conn.in_driver_callback() {
+            conn.flush();
+        }
+        let access = self.ctx.access_entry(&conn);
+        drop(conn);
+        if let Some(entry) = access {
+            self.ctx.log_access(py, entry);
+        }
+    }
+
+    fn check_accepted(&self, conn: &mut Connection<HttpSession>, kind: &str) -> PyResult<()> {
+        let closed = conn.is_closed();
+        match ws_session(conn)?.phase {
+            WsPhase::Accepted if !closed => Ok(()),
+            WsPhase::Accepted | WsPhase::Closed => Err(ClientDisconnected::new_err("the WebSocket is closed")),
+            WsPhase::Handshake | WsPhase::Denying => Err(self.misplaced(conn, kind)),
+        }
+    }
+
+    /// An error for a message that does not fit the exchange's phase.
+    fn misplaced(&self, conn: &Connection<HttpSession>, kind: &str) -> PyErr {
+        let phase = conn.session.ws.as_deref().map(|ws| ws.phase);
+        match phase {
+            Some(WsPhase::Closed) | None => ClientDisconnected::new_err("the WebSocket is closed"),
+            Some(WsPhase::Handshake) => PyRuntimeError::new_err(format!(
+                "'{kind}' sent before 'websocket.accept'"
+            )),
+            Some(WsPhase::Denying) => PyRuntimeError::new_err(format!(
+                "'{kind}' sent while an HTTP response refuses the handshake"
+            )),
+            Some(WsPhase::Accepted) => {
+                PyRuntimeError::new_err(format!("'{kind}' sent after 'websocket.accept'"))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl WsSend {
+    fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let message = message
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
+        let kind = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyKeyError::new_err("an ASGI message needs a 'type'"))?;
+        let kind = kind
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
+        match kind.to_str()? {
+            "websocket.accept" => self.accept(py, message),
+            "websocket.send" => self.send_message(py, message),
+            "websocket.close" => self.close(py, message),
+            "websocket.http.response.start" => self.http_response_start(py, message),
+            "websocket.http.response.body" => self.http_response_body(py, message),
+            other => Err(PyValueError::new_err(format!(
+                "unexpected ASGI message type '{other}' for a websocket connection"
+            ))),
+        }
+    }
+}
