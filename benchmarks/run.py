@@ -294,6 +294,11 @@ class Server:
             time.sleep(0.1)
         return f"not serving after {timeout:.0f} s: {tail(self.log)}"
 
+    def died(self) -> str:
+        rc = self.proc.returncode if self.proc is not None else None
+        how = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit code {rc}"
+        return f"{how}; log: {tail(self.log)}"
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -333,13 +338,13 @@ def wrk_run(name, scenario, args, tmp: Path, tag: str) -> dict:
         if args.warmup > 0:
             run_wrk(server.port, script, conns, args.warmup, args.pin)
             if not server.alive():
-                return dict(result, status="crashed", detail=f"during warm-up: {tail(server.log)}")
+                return dict(result, status="crashed", detail=f"during warm-up, {server.died()}")
         cpu0 = tree_cpu_seconds(server.proc.pid)
         wrk = run_wrk(server.port, script, conns, args.duration, args.pin)
         cpu1 = tree_cpu_seconds(server.proc.pid)
         hwm = tree_kib(server.proc.pid, "VmHWM")
         if not server.alive():
-            return dict(result, status="crashed", detail=f"during the run: {tail(server.log)}", wrk=wrk)
+            return dict(result, status="crashed", detail=f"during the run, {server.died()}", wrk=wrk)
         requests = wrk["requests"]
         seconds = wrk["duration_us"] / 1e6
         e = wrk["errors"]
@@ -413,7 +418,7 @@ def idle_run(name, scenario, args, tmp: Path, tag: str) -> dict:
                 done = json.loads(line[5:])
                 break
         if not alive:
-            return dict(result, status="crashed", detail=f"with connections open: {tail(server.log)}")
+            return dict(result, status="crashed", detail=f"with connections open, {server.died()}")
         opened = ready["opened"]
         closed = max(ready["closed_by_server"], done.get("closed_by_server", 0))
         held = opened - closed
@@ -634,7 +639,7 @@ def machine_meta(args, servers) -> dict:
         except importlib.metadata.PackageNotFoundError:
             packages[name] = "not installed"
     try:
-        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].strip()
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].split(" Copyright")[0].strip()
     except (OSError, IndexError):
         wrk = "wrk ?"
     try:
