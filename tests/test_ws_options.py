@@ -2,13 +2,14 @@
 on and off, keep-alive pings and their timeout."""
 
 import socket
+import struct
 import time
 
 import pytest
 from websockets.sync.client import connect
 
 from rawhttp import request
-from test_ws_support import PING, TEXT, RawWebSocket, handshake_request, side_json, ws_url
+from test_ws_support import CLOSE, PING, TEXT, RawWebSocket, handshake_request, side_json, ws_url
 
 
 def test_ws_none_serves_upgrades_as_http(make_server):
@@ -60,21 +61,25 @@ def test_per_message_deflate_can_be_switched_off(make_server):
         assert ws.recv(timeout=5) == "plain " * 1000
 
 
-def test_unanswered_pings_close_the_connection(make_server):
+def test_unanswered_pings_close_the_connection(make_server, server_kind):
     srv = make_server("ws_app:app", "--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5")
     start = time.monotonic()
-    pings = 0
+    pings, close_codes = 0, []
     with RawWebSocket(srv, "/echo?tag=noping", timeout=6) as ws:
         try:
             while True:  # read everything, answer nothing
-                _, _, op, _ = ws.recv_frame()
+                _, _, op, payload = ws.recv_frame()
                 pings += op == PING
+                if op == CLOSE and len(payload) >= 2:
+                    close_codes.append(struct.unpack("!H", payload[:2])[0])
                 assert time.monotonic() - start < 6, "still open after 6 s"
         except Exception as exc:  # noqa: BLE001 - Closed, reset: the end we wait for
             assert not isinstance(exc, (socket.timeout, AssertionError)), exc
     elapsed = time.monotonic() - start
     assert pings >= 1
     assert elapsed < 5
+    if server_kind.name == "pyre":
+        assert close_codes == [1011]  # internal error: keep-alive ping timeout
     message = side_json(srv, "disconnect-noping")
     assert message["type"] == "websocket.disconnect"
 
