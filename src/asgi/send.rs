@@ -125,7 +125,7 @@ impl Send {
     /// request, tell a waiting `receive()` that the exchange is over, and
     /// log it. Python runs only after the connection is released.
     fn complete(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
-        conn.schedule();
+        conn.response_completed();
         let waiter = conn.session.receive_waiter.take();
         let access = self.ctx.access_entry(&conn);
         drop(conn);

@@ -151,6 +151,22 @@ impl<S> Connection<S> {
         self.scheduler.schedule(self.token);
     }
 
+    /// A response just completed: asks the driver to process the
+    /// connection again only if there is something to do now (pipelined
+    /// input already read, unread socket data, a pause to lift, a close).
+    /// Otherwise the next request arrives as an ordinary readable event, and
+    /// the wake-up (a syscall and a loop iteration) is saved.
+    pub fn response_completed(&mut self) {
+        let idle = !self.readable
+            && !self.read_paused
+            && !self.eof
+            && !self.proto.will_close()
+            && self.proto.recv_buf().is_empty();
+        if !idle || self.scheduler.in_callback() {
+            self.schedule();
+        }
+    }
+
     /// Whether writes are batched by the driver's callback right now.
     pub fn in_driver_callback(&self) -> bool {
         self.scheduler.in_callback()
