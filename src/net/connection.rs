@@ -56,6 +56,9 @@ pub struct Connection<S> {
     sent: usize,
     /// Edge-triggered readiness: the socket may hold unread bytes.
     pub(crate) readable: bool,
+    /// The poller reported the peer's hang-up: read until end of input,
+    /// because no further readiness event will come.
+    pub(crate) hangup_seen: bool,
     /// Reading stopped while the socket was readable (backpressure); the
     /// driver must read again by itself once the application catches up.
     pub(crate) read_paused: bool,
@@ -93,6 +96,7 @@ impl<S: Default> Connection<S> {
             out: Vec::new(),
             sent: 0,
             readable: false,
+            hangup_seen: false,
             read_paused: false,
             eof: false,
             lifecycle: Lifecycle::Open,
@@ -244,6 +248,13 @@ impl<S> Connection<S> {
                             None => self.proto.recv_buf(),
                         };
                         input.extend_from_slice(&scratch[..n]);
+                    }
+                    if n < scratch.len() && !self.hangup_seen {
+                        // A short read emptied the socket; with edge
+                        // triggering, anything arriving later raises a new
+                        // event. Skipping the read that would only say
+                        // "would block" saves a syscall per request.
+                        self.readable = false;
                     }
                     return ReadOutcome::Data;
                 }

@@ -157,7 +157,9 @@ impl<H: Handler> Driver<H> {
             }
             if let Some(conn) = self.conns.get(token.0) {
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    conn.borrow_mut().readable = true;
+                    let mut c = conn.borrow_mut();
+                    c.readable = true;
+                    c.hangup_seen |= event.is_read_closed() || event.is_error();
                 }
                 self.ready.push(token.0);
             }
