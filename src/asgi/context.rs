@@ -226,15 +226,19 @@ impl TaskStart {
     }
 }
 
+/// Whether a future the application awaits can still take a result (it may
+/// have been cancelled, say by a timeout around `receive()`).
+fn still_pending(py: Python<'_>, future: &Bound<'_, PyAny>) -> bool {
+    future
+        .call_method0(intern!(py, "done"))
+        .and_then(|done| done.is_truthy())
+        .is_ok_and(|done| !done)
+}
+
 /// Resolves a future the application awaits, unless it was cancelled.
 pub fn resolve(py: Python<'_>, future: Py<PyAny>, value: Bound<'_, PyAny>) {
     let future = future.bind(py);
-    let pending = future
-        .call_method0(intern!(py, "done"))
-        .and_then(|done| done.is_truthy())
-        .map(|done| !done)
-        .unwrap_or(false);
-    if pending {
+    if still_pending(py, future) {
         if let Err(e) = future.call_method1(intern!(py, "set_result"), (value,)) {
             e.write_unraisable(py, None);
         }
@@ -244,12 +248,7 @@ pub fn resolve(py: Python<'_>, future: Py<PyAny>, value: Bound<'_, PyAny>) {
 /// Fails a future the application awaits, unless it was cancelled.
 pub fn reject(py: Python<'_>, future: Py<PyAny>, error: PyErr) {
     let future = future.bind(py);
-    let pending = future
-        .call_method0(intern!(py, "done"))
-        .and_then(|done| done.is_truthy())
-        .map(|done| !done)
-        .unwrap_or(false);
-    if pending {
+    if still_pending(py, future) {
         if let Err(e) = future.call_method1(intern!(py, "set_exception"), (error.value(py),)) {
             e.write_unraisable(py, None);
         }

@@ -10,9 +10,9 @@ use super::send::Send;
 use super::session::HttpSession;
 use super::websocket::{self, WsReceive, WsSend};
 use super::ws_session::WsSession;
-use crate::ws::{check_upgrade, reject_response, Upgrade, WsEvent};
 use crate::http1::{BodyFraming, RequestHead};
 use crate::net::{ConnRef, Handler};
+use crate::ws::{check_upgrade, reject_response, Upgrade, WsEvent};
 use bytes::Bytes;
 use pyo3::prelude::*;
 use std::rc::Rc;
@@ -24,7 +24,12 @@ pub struct AsgiHandler {
 impl AsgiHandler {
     /// Builds the scope, calls `app(scope, receive, send)` and starts the
     /// coroutine as a task. A WebSocket handshake gets a `websocket` scope.
-    fn dispatch(&self, py: Python<'_>, conn: &ConnRef<HttpSession>, head: RequestHead) -> PyResult<()> {
+    fn dispatch(
+        &self,
+        py: Python<'_>,
+        conn: &ConnRef<HttpSession>,
+        head: RequestHead,
+    ) -> PyResult<()> {
         let ctx = &self.ctx;
         let offer = if ctx.ws.enabled {
             match check_upgrade(head.method(), head.version, head.headers()) {
@@ -44,7 +49,8 @@ impl AsgiHandler {
         let (seq, client, server) = {
             let mut c = conn.borrow_mut();
             let seq = c.session.seq + 1;
-            c.session.begin_request(seq, head.framing == BodyFraming::Empty);
+            c.session
+                .begin_request(seq, head.framing == BodyFraming::Empty);
             if let Some(offer) = offer {
                 c.session.ws = Some(Box::new(WsSession::new(offer, ctx.ws.max_queue)));
             }
@@ -66,7 +72,9 @@ impl AsgiHandler {
             };
             (seq, client, c.local)
         };
-        let scope = ctx.scope.build(py, &head, client.bind(py), server, subprotocols.as_deref())?;
+        let scope = ctx
+            .scope
+            .build(py, &head, client.bind(py), server, subprotocols.as_deref())?;
         let called = if subprotocols.is_some() {
             let receive = Py::new(py, WsReceive::new(ctx.clone(), conn.clone()))?;
             let send = Py::new(py, WsSend::new(ctx.clone(), conn.clone()))?;
@@ -83,7 +91,10 @@ impl AsgiHandler {
                 return Ok(());
             }
         };
-        let runner = Bound::new(py, AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq))?;
+        let runner = Bound::new(
+            py,
+            AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq),
+        )?;
         ctx.start_task(py, runner)
     }
 }
@@ -185,6 +196,9 @@ impl Handler for AsgiHandler {
     }
 
     fn ws_may_read(session: &HttpSession) -> bool {
-        session.ws.as_deref().is_none_or(|ws| ws.inbox.len() < ws.max_queue)
+        session
+            .ws
+            .as_deref()
+            .is_none_or(|ws| ws.inbox.len() < ws.max_queue)
     }
 }

@@ -7,6 +7,7 @@ mod awaitable;
 mod context;
 mod errors;
 mod handler;
+mod message;
 mod receive;
 mod response;
 mod runner;

@@ -119,7 +119,10 @@ pub fn finish_request(
     seq: u64,
     outcome: Result<(), PyErr>,
 ) {
-    if conn.try_borrow().is_ok_and(|c| c.session.seq == seq && c.session.ws.is_some()) {
+    if conn
+        .try_borrow()
+        .is_ok_and(|c| c.session.seq == seq && c.session.ws.is_some())
+    {
         super::websocket::finish(py, ctx, conn, outcome);
         return;
     }

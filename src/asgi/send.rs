@@ -4,14 +4,15 @@
 
 use super::context::{resolve, AppContext};
 use super::errors::ClientDisconnected;
+use super::message;
 use super::receive::disconnect_message;
 use super::response;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection};
-use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
+use pyo3::types::PyDict;
 use std::rc::Rc;
 
 /// Unsent bytes above which `send()` waits for the socket.
@@ -43,15 +44,7 @@ impl Send {
     }
 
     fn start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let status = message
-            .get_item(intern!(py, "status"))?
-            .ok_or_else(|| PyKeyError::new_err("'http.response.start' needs a 'status'"))?;
-        if status.is_instance_of::<PyBool>() {
-            return Err(PyTypeError::new_err("'status' must be an int"));
-        }
-        let status: u16 = status
-            .extract()
-            .map_err(|_| PyValueError::new_err("'status' must be an int from 200 to 999"))?;
+        let status = message::status(message)?;
         let headers = message.get_item(intern!(py, "headers"))?;
         let trailers = message.get_item(intern!(py, "trailers"))?;
         if let Some(trailers) = trailers {
@@ -74,22 +67,7 @@ impl Send {
     }
 
     fn body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let body = message.get_item(intern!(py, "body"))?;
-        let body = match &body {
-            None => None,
-            Some(b) => Some(
-                b.cast::<PyBytes>()
-                    .map_err(|_| PyTypeError::new_err("'body' must be bytes"))?
-                    .clone(),
-            ),
-        };
-        let more = match message.get_item(intern!(py, "more_body"))? {
-            None => false,
-            Some(flag) => flag
-                .cast::<PyBool>()
-                .map_err(|_| PyTypeError::new_err("'more_body' must be a bool"))?
-                .is_true(),
-        };
+        let (body, more) = message::body(message)?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         if !conn.proto.response_started() {
@@ -143,15 +121,7 @@ impl Send {
 #[pymethods]
 impl Send {
     fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let message = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyKeyError::new_err("an ASGI message needs a 'type'"))?;
-        let kind = kind
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
+        let (message, kind) = message::parse(message)?;
         match kind.to_str()? {
             "http.response.start" => self.start(py, message),
             "http.response.body" => self.body(py, message),

@@ -66,7 +66,11 @@ impl Server {
         let ws_enabled = match ws.as_str() {
             "none" => false,
             "auto" => true,
-            other => return Err(PyValueError::new_err(format!("ws must be 'auto' or 'none', not {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "ws must be 'auto' or 'none', not {other:?}"
+                )))
+            }
         };
         let ws_ping_interval = seconds("ws_ping_interval", ws_ping_interval)?;
         let ws_ping_timeout = seconds("ws_ping_timeout", ws_ping_timeout)?;
@@ -170,7 +174,9 @@ fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
     match value {
         None => Ok(None),
         Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
-        Some(v) if v == 0.0 => Ok(None),
-        Some(_) => Err(PyValueError::new_err(format!("{name} must be a non-negative number"))),
+        Some(0.0) => Ok(None),
+        Some(_) => Err(PyValueError::new_err(format!(
+            "{name} must be a non-negative number"
+        ))),
     }
 }

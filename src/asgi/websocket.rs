@@ -6,15 +6,16 @@
 
 use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
+use super::message;
 use super::response;
 use super::session::{borrow_conn, HttpSession};
 use super::ws_session::{Inbound, WsPhase, WsSession};
 use crate::net::{ConnRef, Connection, WRITE_HIGH_WATER};
 use crate::ws::{WsConfig, WsConn, WsEvent};
-use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use std::rc::Rc;
 
 /// Close code when the application fails after accepting.
@@ -35,10 +36,6 @@ pub struct WsSettings {
     pub per_message_deflate: bool,
 }
 
-fn not_found<'py>(message: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    Ok(message.get_item(key)?.filter(|value| !value.is_none()))
-}
-
 fn ws_session(conn: &mut Connection<HttpSession>) -> PyResult<&mut WsSession> {
     conn.session
         .ws
@@ -53,7 +50,10 @@ fn message<'py>(py: Python<'py>, kind: &Bound<'py, PyString>) -> PyResult<Bound<
 }
 
 /// The next event for `receive()`, if there is one now.
-fn next_event<'py>(py: Python<'py>, conn: &mut Connection<HttpSession>) -> PyResult<Option<Bound<'py, PyDict>>> {
+fn next_event<'py>(
+    py: Python<'py>,
+    conn: &mut Connection<HttpSession>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     let closed = conn.is_closed();
     let read_paused = conn.read_paused;
     let ws = ws_session(conn)?;
@@ -65,7 +65,9 @@ fn next_event<'py>(py: Python<'py>, conn: &mut Connection<HttpSession>) -> PyRes
         let event = message(py, intern!(py, "websocket.receive"))?;
         match inbound {
             Inbound::Text(text) => event.set_item(intern!(py, "text"), text)?,
-            Inbound::Binary(data) => event.set_item(intern!(py, "bytes"), PyBytes::new(py, &data))?,
+            Inbound::Binary(data) => {
+                event.set_item(intern!(py, "bytes"), PyBytes::new(py, &data))?
+            }
         }
         if read_paused {
             // The application made room in the queue: reading may go on.
@@ -138,12 +140,21 @@ pub fn on_gone(py: Python<'_>, conn: &ConnRef<HttpSession>) {
     };
     deliver(py, conn);
     if let Some(waiter) = send_waiter {
-        reject(py, waiter, ClientDisconnected::new_err("the client has disconnected"));
+        reject(
+            py,
+            waiter,
+            ClientDisconnected::new_err("the client has disconnected"),
+        );
     }
 }
 
 /// The application is done with the connection, normally or not.
-pub fn finish(py: Python<'_>, ctx: &AppContext, conn: &ConnRef<HttpSession>, outcome: Result<(), PyErr>) {
+pub fn finish(
+    py: Python<'_>,
+    ctx: &AppContext,
+    conn: &ConnRef<HttpSession>,
+    outcome: Result<(), PyErr>,
+) {
     let Ok(mut c) = conn.try_borrow_mut() else {
         return;
     };
@@ -171,7 +182,11 @@ pub fn finish(py: Python<'_>, ctx: &AppContext, conn: &ConnRef<HttpSession>, out
     match phase {
         WsPhase::Handshake | WsPhase::Denying => response::fail(&mut c, ctx),
         WsPhase::Accepted => {
-            let code = if failed { INTERNAL_ERROR } else { NORMAL_CLOSURE };
+            let code = if failed {
+                INTERNAL_ERROR
+            } else {
+                NORMAL_CLOSURE
+            };
             let (ws, out) = c.ws_and_out();
             if let Some(ws) = ws {
                 let _ = ws.send_close(code, "", out);
@@ -205,11 +220,19 @@ impl WsReceive {
     fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut conn = borrow_conn(&self.conn)?;
         if let Some(event) = next_event(py, &mut conn)? {
-            return Ok(Py::new(py, super::awaitable::Ready::new(event.into_any().unbind()))?.into_any());
+            return Ok(
+                Py::new(py, super::awaitable::Ready::new(event.into_any().unbind()))?.into_any(),
+            );
         }
         if let Some(previous) = &conn.session.receive_waiter {
-            if !previous.bind(py).call_method0(intern!(py, "done"))?.is_truthy()? {
-                return Err(PyRuntimeError::new_err("receive() is already being awaited"));
+            if !previous
+                .bind(py)
+                .call_method0(intern!(py, "done"))?
+                .is_truthy()?
+            {
+                return Err(PyRuntimeError::new_err(
+                    "receive() is already being awaited",
+                ));
             }
         }
         if conn.read_paused {
@@ -237,17 +260,8 @@ impl WsSend {
     }
 
     fn accept(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let subprotocol = match not_found(message, intern!(py, "subprotocol"))? {
-            None => None,
-            Some(value) => Some(
-                value
-                    .cast::<PyString>()
-                    .map_err(|_| PyTypeError::new_err("'subprotocol' must be a str or None"))?
-                    .to_str()?
-                    .to_owned(),
-            ),
-        };
-        let headers = not_found(message, intern!(py, "headers"))?;
+        let subprotocol = message::optional_str(message, intern!(py, "subprotocol"))?;
+        let headers = message::optional(message, intern!(py, "headers"))?;
         let mut conn = borrow_conn(&self.conn)?;
         let ctx = &self.ctx;
         let offer = {
@@ -267,7 +281,9 @@ impl WsSend {
         };
         let mut handshake = Vec::new();
         let written = (|| -> PyResult<()> {
-            let mut writer = offer.accept(subprotocol.as_deref()).map_err(|e| PyValueError::new_err(e.0))?;
+            let mut writer = offer
+                .accept(subprotocol.as_deref())
+                .map_err(|e| PyValueError::new_err(e.0))?;
             if let Some(headers) = &headers {
                 for item in headers.try_iter()? {
                     let (name, value) = response::header_pair(&item?)?;
@@ -304,8 +320,8 @@ impl WsSend {
     }
 
     fn send_message(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let bytes = not_found(message, intern!(py, "bytes"))?;
-        let text = not_found(message, intern!(py, "text"))?;
+        let bytes = message::optional(message, intern!(py, "bytes"))?;
+        let text = message::optional(message, intern!(py, "text"))?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_accepted(&mut conn, "websocket.send")?;
         let (ws, out) = conn.ws_and_out();
@@ -348,20 +364,13 @@ impl WsSend {
     }
 
     fn close(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let code: u16 = match not_found(message, intern!(py, "code"))? {
+        let code: u16 = match message::optional(message, intern!(py, "code"))? {
             None => NORMAL_CLOSURE,
             Some(code) => code
                 .extract()
                 .map_err(|_| PyValueError::new_err("'code' must be an int close code"))?,
         };
-        let reason = match not_found(message, intern!(py, "reason"))? {
-            None => String::new(),
-            Some(reason) => reason
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("'reason' must be a str"))?
-                .to_str()?
-                .to_owned(),
-        };
+        let reason = message::optional_str(message, intern!(py, "reason"))?.unwrap_or_default();
         let mut conn = borrow_conn(&self.conn)?;
         let phase = ws_session(&mut conn)?.phase;
         match phase {
@@ -369,7 +378,9 @@ impl WsSend {
                 // Closing before accepting refuses the handshake: 403.
                 self.deny(&mut conn, 403, None)?;
                 let (proto, out) = conn.proto_and_out();
-                proto.send_body(b"", false, out).map_err(response::order_error)?;
+                proto
+                    .send_body(b"", false, out)
+                    .map_err(response::order_error)?;
                 ws_session(&mut conn)?.ended(ABNORMAL_CLOSURE, String::new());
                 self.finish_denial(py, conn);
                 return Ok(self.done(py));
@@ -383,7 +394,8 @@ impl WsSend {
         }
         let (ws, out) = conn.ws_and_out();
         if let Some(ws) = ws {
-            ws.send_close(code, &reason, out).map_err(|e| PyValueError::new_err(e.0))?;
+            ws.send_close(code, &reason, out)
+                .map_err(|e| PyValueError::new_err(e.0))?;
         }
         ws_session(&mut conn)?.phase = WsPhase::Closed;
         if !conn.in_driver_callback() {
@@ -392,17 +404,13 @@ impl WsSend {
         Ok(self.done(py))
     }
 
-    fn http_response_start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let status = message
-            .get_item(intern!(py, "status"))?
-            .ok_or_else(|| PyKeyError::new_err("'websocket.http.response.start' needs a 'status'"))?;
-        if status.is_instance_of::<PyBool>() {
-            return Err(PyTypeError::new_err("'status' must be an int"));
-        }
-        let status: u16 = status
-            .extract()
-            .map_err(|_| PyValueError::new_err("'status' must be an int from 200 to 999"))?;
-        let headers = not_found(message, intern!(py, "headers"))?;
+    fn http_response_start(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let status = message::status(message)?;
+        let headers = message::optional(message, intern!(py, "headers"))?;
         let mut conn = borrow_conn(&self.conn)?;
         if ws_session(&mut conn)?.phase != WsPhase::Handshake {
             return Err(self.misplaced(&conn, "websocket.http.response.start"));
@@ -415,22 +423,12 @@ impl WsSend {
         Ok(self.done(py))
     }
 
-    fn http_response_body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let body = match not_found(message, intern!(py, "body"))? {
-            None => None,
-            Some(body) => Some(
-                body.cast::<PyBytes>()
-                    .map_err(|_| PyTypeError::new_err("'body' must be bytes"))?
-                    .clone(),
-            ),
-        };
-        let more = match not_found(message, intern!(py, "more_body"))? {
-            None => false,
-            Some(flag) => flag
-                .cast::<PyBool>()
-                .map_err(|_| PyTypeError::new_err("'more_body' must be a bool"))?
-                .is_true(),
-        };
+    fn http_response_body(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let (body, more) = message::body(message)?;
         let mut conn = borrow_conn(&self.conn)?;
         if ws_session(&mut conn)?.phase != WsPhase::Denying {
             return Err(self.misplaced(&conn, "websocket.http.response.body"));
@@ -440,7 +438,9 @@ impl WsSend {
         }
         let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
         let (proto, out) = conn.proto_and_out();
-        proto.send_body(data, more, out).map_err(response::order_error)?;
+        proto
+            .send_body(data, more, out)
+            .map_err(response::order_error)?;
         if more {
             if !conn.in_driver_callback() {
                 conn.flush();
@@ -454,7 +454,12 @@ impl WsSend {
 
     /// Starts an HTTP response refusing the handshake; the connection
     /// closes after it.
-    fn deny(&self, conn: &mut Connection<HttpSession>, status: u16, headers: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn deny(
+        &self,
+        conn: &mut Connection<HttpSession>,
+        status: u16,
+        headers: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
@@ -463,7 +468,11 @@ impl WsSend {
     }
 
     /// The refusal is complete: flush, log, let the driver close.
-    fn finish_denial(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
+    fn finish_denial(
+        &self,
+        py: Python<'_>,
+        mut conn: std::cell::RefMut<'_, Connection<HttpSession>>,
+    ) {
         conn.schedule();
         if !conn.in_driver_callback() {
             conn.flush();
@@ -479,7 +488,9 @@ impl WsSend {
         let closed = conn.is_closed();
         match ws_session(conn)?.phase {
             WsPhase::Accepted if !closed => Ok(()),
-            WsPhase::Accepted | WsPhase::Closed => Err(ClientDisconnected::new_err("the WebSocket is closed")),
+            WsPhase::Accepted | WsPhase::Closed => {
+                Err(ClientDisconnected::new_err("the WebSocket is closed"))
+            }
             WsPhase::Handshake | WsPhase::Denying => Err(self.misplaced(conn, kind)),
         }
     }
@@ -489,9 +500,9 @@ impl WsSend {
         let phase = conn.session.ws.as_deref().map(|ws| ws.phase);
         match phase {
             Some(WsPhase::Closed) | None => ClientDisconnected::new_err("the WebSocket is closed"),
-            Some(WsPhase::Handshake) => PyRuntimeError::new_err(format!(
-                "'{kind}' sent before 'websocket.accept'"
-            )),
+            Some(WsPhase::Handshake) => {
+                PyRuntimeError::new_err(format!("'{kind}' sent before 'websocket.accept'"))
+            }
             Some(WsPhase::Denying) => PyRuntimeError::new_err(format!(
                 "'{kind}' sent while an HTTP response refuses the handshake"
             )),
@@ -505,15 +516,7 @@ impl WsSend {
 #[pymethods]
 impl WsSend {
     fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let message = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyKeyError::new_err("an ASGI message needs a 'type'"))?;
-        let kind = kind
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
+        let (message, kind) = message::parse(message)?;
         match kind.to_str()? {
             "websocket.accept" => self.accept(py, message),
             "websocket.send" => self.send_message(py, message),

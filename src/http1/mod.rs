@@ -69,7 +69,7 @@ mod path;
 mod response;
 mod scan;
 mod status;
-mod syntax;
+pub(crate) mod syntax;
 mod target;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 //! response for a rejected request.
 
 use super::status::{push_decimal, push_hex, write_status_line};
-use super::syntax::{is_token, list_elements, parse_decimal};
+use super::syntax::{check_response_field, list_elements, parse_decimal, push_field};
 use super::{ProtocolError, ResponseDefaults, SendError, Version};
 
 /// How body bytes go on the wire once the head is written.
@@ -111,18 +111,7 @@ impl ResponseEncoder {
     }
 
     pub fn header(&mut self, name: &[u8], value: &[u8]) -> Result<(), SendError> {
-        if !is_token(name) {
-            return Err(SendError(format!(
-                "Invalid header name {:?}: must be an RFC 9110 token",
-                String::from_utf8_lossy(name)
-            )));
-        }
-        if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(SendError(format!(
-                "Invalid value for header {:?}: contains CR, LF or NUL",
-                String::from_utf8_lossy(name)
-            )));
-        }
+        check_response_field(name, value)?;
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_decimal(value).ok_or_else(|| {
                 SendError(format!(
@@ -273,13 +262,6 @@ impl ResponseEncoder {
         }
         Ok(())
     }
-}
-
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The complete response for a rejected request: status line, `content-type:

@@ -1,6 +1,8 @@
 //! Character classes of RFC 9110 §5.6 shared by the request parser, the
 //! chunked decoder and the response encoder.
 
+use super::SendError;
+
 /// `tchar`: the characters of a token (method, field name, coding, ...).
 const fn tchar_table() -> [bool; 256] {
     let mut t = [false; 256];
@@ -39,6 +41,33 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 /// A non-empty run of `tchar`.
 pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Checks a response field the application supplies: the name must be a
+/// token and the value free of CR, LF and NUL, so that nothing it sends can
+/// split the head or smuggle a field in.
+pub(crate) fn check_response_field(name: &[u8], value: &[u8]) -> Result<(), SendError> {
+    if !is_token(name) {
+        return Err(SendError(format!(
+            "Invalid header name {:?}: must be an RFC 9110 token",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(SendError(format!(
+            "Invalid value for header {:?}: contains CR, LF or NUL",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    Ok(())
+}
+
+/// Appends `name: value` and CRLF.
+pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A byte allowed inside a field value: `field-vchar`, SP or HTAB. This

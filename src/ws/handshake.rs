@@ -2,6 +2,7 @@
 //! upgrade, is it a valid one, and the `101 Switching Protocols` answer.
 
 use super::deflate::DeflateParams;
+use crate::http1::syntax::{check_response_field, is_tchar, push_field};
 use crate::http1::{error_response, ProtocolError, ResponseDefaults, SendError, Version};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -102,18 +103,7 @@ impl AcceptWriter<'_> {
     /// Validates (token name, no CR/LF/NUL in value) and adds an
     /// application header. Fields the handshake owns are refused.
     pub fn header(&mut self, name: &[u8], value: &[u8]) -> Result<(), SendError> {
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(SendError(format!(
-                "Invalid header name {:?}: must be an RFC 9110 token",
-                String::from_utf8_lossy(name)
-            )));
-        }
-        if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(SendError(format!(
-                "Invalid value for header {:?}: contains CR, LF or NUL",
-                String::from_utf8_lossy(name)
-            )));
-        }
+        check_response_field(name, value)?;
         if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             return Err(SendError(format!(
                 "Header {:?} cannot be set in a WebSocket accept{}",
@@ -289,11 +279,6 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// RFC 9110 `tchar`.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// Parses one `Sec-WebSocket-Extensions` value (RFC 6455 §9.1) onto `out`;
 /// `None` if malformed. Empty list elements are tolerated.
 fn parse_extensions(value: &[u8], out: &mut Vec<Extension>) -> Option<()> {
@@ -382,11 +367,4 @@ impl Cursor<'_> {
             }
         }
     }
-}
-
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
