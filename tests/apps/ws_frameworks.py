@@ -49,9 +49,7 @@ async def starlette_json(websocket: WebSocket):
     await websocket.close(code=4000, reason="bye from starlette")
 
 
-starlette_app = Starlette(
-    routes=[WebSocketRoute("/ws", starlette_echo), WebSocketRoute("/json", starlette_json)]
-)
+starlette_app = Starlette(routes=[WebSocketRoute("/ws", starlette_echo), WebSocketRoute("/json", starlette_json)])
 
 
 fastapi_app = FastAPI()
