@@ -113,6 +113,9 @@ SCENARIOS = {
     "sleep": dict(app="bench_sleep:app", lua="get.lua", conns=512),
     "fastapi": dict(app="bench_fastapi:app", lua="get.lua", conns=None, modules=["fastapi"]),
     "idle": dict(app="bench_hello:app", kind="idle"),
+    # wrk cannot speak WebSocket: benchmarks/ws_client.py is the load, and
+    # "requests" are echoed messages (latency: a window of 8 round trips).
+    "ws-echo": dict(app="bench_ws_echo:app", kind="ws", conns=None),
 }
 
 # --------------------------------------------------------------------------
@@ -325,10 +328,36 @@ def run_wrk(port, lua_script: Path, conns, seconds, pin) -> dict:
     raise RuntimeError(f"wrk exited {proc.returncode} without a summary: {out.strip()[-400:]}")
 
 
+def run_ws_client(port, conns, seconds, pin) -> dict:
+    """The ws-echo load; returns a summary shaped like run_wrk's."""
+    argv = [sys.executable, str(HERE / "ws_client.py"), "--port", str(port),
+            "--connections", str(conns), "--seconds", str(seconds)]
+    if pin:
+        argv = ["taskset", "-c", str(CLIENT_CPU)] + argv
+    proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise RuntimeError("the WebSocket client did not finish")
+    _LIVE.pop(proc.pid, None)
+    for line in out.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line[len("BENCH_JSON "):])
+    raise RuntimeError(f"ws_client exited {proc.returncode} without a summary: {out.strip()[-400:]}")
+
+
 def wrk_run(name, scenario, args, tmp: Path, tag: str) -> dict:
     spec = SCENARIOS[scenario]
     conns = spec["conns"] or args.connections
-    script = tmp / f"{Path(spec['lua']).stem}.lua"
+    if spec.get("kind") == "ws":
+        def load(seconds):
+            return run_ws_client(server.port, conns, seconds, args.pin)
+    else:
+        script = tmp / f"{Path(spec['lua']).stem}.lua"
+
+        def load(seconds):
+            return run_wrk(server.port, script, conns, seconds, args.pin)
     server = Server(name, scenario, tmp / f"{tag}.log", args.pin)
     result: dict = {"server": name, "scenario": scenario, "log": str(server.log)}
     try:
@@ -336,11 +365,11 @@ def wrk_run(name, scenario, args, tmp: Path, tag: str) -> dict:
         if why:
             return dict(result, status="failed to start", detail=why)
         if args.warmup > 0:
-            run_wrk(server.port, script, conns, args.warmup, args.pin)
+            load(args.warmup)
             if not server.alive():
                 return dict(result, status="crashed", detail=f"during warm-up, {server.died()}")
         cpu0 = tree_cpu_seconds(server.proc.pid)
-        wrk = run_wrk(server.port, script, conns, args.duration, args.pin)
+        wrk = load(args.duration)
         cpu1 = tree_cpu_seconds(server.proc.pid)
         hwm = tree_kib(server.proc.pid, "VmHWM")
         if not server.alive():
