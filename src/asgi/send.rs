@@ -81,7 +81,13 @@ impl Send {
             .send_body(data, more, out)
             .map_err(response::order_error)?;
         if !conn.in_driver_callback() {
-            conn.flush();
+            if !more || conn.unsent() > HIGH_WATER {
+                conn.flush();
+            } else {
+                // A streaming response: let pieces gather until the driver's
+                // next pass (one loop iteration away) and write them at once.
+                conn.schedule();
+            }
         }
         if !more {
             self.complete(py, conn);
