@@ -310,9 +310,9 @@ class Server:
             stop(self.proc)
 
 
-def run_wrk(port, lua_script: Path, conns, seconds, pin) -> dict:
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(lua_script),
-            f"http://127.0.0.1:{port}/"]
+def run_load(argv: list[str], seconds, pin, what: str) -> dict:
+    """Runs a load generator pinned to the client CPU and returns the summary
+    it prints as `BENCH_JSON {...}` (wrk through report.lua, or ws_client.py)."""
     if pin:
         argv = ["taskset", "-c", str(CLIENT_CPU)] + argv
     proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -320,31 +320,25 @@ def run_wrk(port, lua_script: Path, conns, seconds, pin) -> dict:
         out, _ = proc.communicate(timeout=seconds + 60)
     except subprocess.TimeoutExpired:
         stop(proc)
-        raise RuntimeError("wrk did not finish")
+        raise RuntimeError(f"{what} did not finish")
     _LIVE.pop(proc.pid, None)
     for line in out.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON "):])
-    raise RuntimeError(f"wrk exited {proc.returncode} without a summary: {out.strip()[-400:]}")
+    raise RuntimeError(f"{what} exited {proc.returncode} without a summary: {out.strip()[-400:]}")
+
+
+def run_wrk(port, lua_script: Path, conns, seconds, pin) -> dict:
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(lua_script),
+            f"http://127.0.0.1:{port}/"]
+    return run_load(argv, seconds, pin, "wrk")
 
 
 def run_ws_client(port, conns, seconds, pin) -> dict:
     """The ws-echo load; returns a summary shaped like run_wrk's."""
     argv = [sys.executable, str(HERE / "ws_client.py"), "--port", str(port),
             "--connections", str(conns), "--seconds", str(seconds)]
-    if pin:
-        argv = ["taskset", "-c", str(CLIENT_CPU)] + argv
-    proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = proc.communicate(timeout=seconds + 60)
-    except subprocess.TimeoutExpired:
-        stop(proc)
-        raise RuntimeError("the WebSocket client did not finish")
-    _LIVE.pop(proc.pid, None)
-    for line in out.splitlines():
-        if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON "):])
-    raise RuntimeError(f"ws_client exited {proc.returncode} without a summary: {out.strip()[-400:]}")
+    return run_load(argv, seconds, pin, "the WebSocket client")
 
 
 def wrk_run(name, scenario, args, tmp: Path, tag: str) -> dict:

@@ -265,11 +265,47 @@ impl<S> Connection<S> {
         }
     }
 
+    /// Reads once if the socket may hold input, keeping the readiness
+    /// flags right for edge-triggered polling.
+    pub(crate) fn fill(&mut self, scratch: &mut [u8]) -> Fill {
+        if !self.readable || self.eof {
+            return Fill::Empty;
+        }
+        self.read_paused = false;
+        match self.read_once(scratch) {
+            ReadOutcome::Data => Fill::Read,
+            ReadOutcome::WouldBlock => {
+                self.readable = false;
+                Fill::Empty
+            }
+            ReadOutcome::Eof => {
+                self.eof = true;
+                Fill::Eof
+            }
+            ReadOutcome::Failed => {
+                self.eof = true;
+                Fill::Failed
+            }
+        }
+    }
+
     pub(crate) fn shutdown_write(&mut self) {
         if let Some(stream) = &self.stream {
             let _ = stream.shutdown(Shutdown::Write);
         }
     }
+}
+
+/// What one attempt to top up the input brought.
+pub(crate) enum Fill {
+    /// Bytes arrived: parse them.
+    Read,
+    /// Nothing to read now; a readiness event will say when.
+    Empty,
+    /// The peer closed its side.
+    Eof,
+    /// The socket failed.
+    Failed,
 }
 
 pub(crate) enum ReadOutcome {

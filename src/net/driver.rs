@@ -3,7 +3,7 @@
 //! connection's protocol state, hands events to the handler and flushes
 //! output once at the end.
 
-use super::connection::{ConnRef, Connection, Lifecycle, ReadOutcome, WRITE_LOW_WATER};
+use super::connection::{ConnRef, Connection, Fill, Lifecycle, ReadOutcome, WRITE_LOW_WATER};
 use super::listener::Listener;
 use super::schedule::{new_waker, Scheduler};
 use crate::http1::{error_response, Event, Limits, RequestHead, ServerConn};
@@ -279,22 +279,14 @@ impl<H: Handler> Driver<H> {
                 Event::Data(chunk) => return Step::Body(Some(chunk)),
                 Event::EndOfBody => return Step::Body(None),
                 Event::NeedData | Event::AwaitingResponse => {
-                    if !c.readable || c.eof {
-                        return Step::Done;
-                    }
                     if !c.proto.wants_read(H::body_buffered(&c.session)) {
-                        c.read_paused = true;
+                        c.read_paused = c.readable && !c.eof;
                         return Step::Done;
                     }
-                    c.read_paused = false;
-                    match c.read_once(&mut self.scratch) {
-                        ReadOutcome::Data => continue,
-                        ReadOutcome::WouldBlock => {
-                            c.readable = false;
-                            return Step::Done;
-                        }
-                        ReadOutcome::Eof => {
-                            c.eof = true;
+                    match c.fill(&mut self.scratch) {
+                        Fill::Read => continue,
+                        Fill::Empty => return Step::Done,
+                        Fill::Eof => {
                             c.proto.recv_eof();
                             if !c.proto.response_complete() {
                                 // As uvicorn does, an end of input in the
@@ -306,8 +298,7 @@ impl<H: Handler> Driver<H> {
                             }
                             continue;
                         }
-                        ReadOutcome::Failed => {
-                            c.eof = true;
+                        Fill::Failed => {
                             c.lifecycle = Lifecycle::Closed;
                             return Step::Done;
                         }
@@ -354,26 +345,16 @@ impl<H: Handler> Driver<H> {
                     return Step::Done;
                 }
                 event @ (WsEvent::Text(_) | WsEvent::Binary(_)) => return Step::Ws(event),
-                WsEvent::NeedData => {
-                    if !c.readable || c.eof {
-                        return Step::Done;
-                    }
-                    c.read_paused = false;
-                    match c.read_once(&mut self.scratch) {
-                        ReadOutcome::Data => continue,
-                        ReadOutcome::WouldBlock => {
-                            c.readable = false;
-                            return Step::Done;
+                WsEvent::NeedData => match c.fill(&mut self.scratch) {
+                    Fill::Read => continue,
+                    Fill::Empty => return Step::Done,
+                    Fill::Eof | Fill::Failed => {
+                        if let Some(ws) = c.ws.as_deref_mut() {
+                            ws.recv_eof();
                         }
-                        ReadOutcome::Eof | ReadOutcome::Failed => {
-                            c.eof = true;
-                            if let Some(ws) = c.ws.as_deref_mut() {
-                                ws.recv_eof();
-                            }
-                            continue;
-                        }
+                        continue;
                     }
-                }
+                },
             }
         }
     }
