@@ -53,3 +53,26 @@ def test_returning_without_response_is_500_and_logged(make_server):
     srv.stop()
     new = srv.stderr_text()[len(before) :]
     assert "error" in new.lower(), f"nothing logged for an app that did not respond: {new!r}"
+
+
+def _answers_500_and_logs(srv, expected):
+    with srv.client() as c:
+        c.send(request("GET", "/"))
+        r = c.read_response()
+        assert r.status == 500
+        assert r.has_token("connection", "close")
+    srv.stop()
+    log = srv.stderr_text()
+    assert expected in log, log
+
+
+def test_app_call_raising_is_500_and_logged(make_server):
+    """The exception comes from app(scope, receive, send), before any coroutine runs."""
+    srv = make_server("not_async_apps:raises_on_call", "--no-access-log")
+    _answers_500_and_logs(srv, "RuntimeError: raised by the call itself")
+
+
+def test_app_returning_non_awaitable_is_500_and_logged(make_server):
+    """The app returned None instead of a coroutine: stepping it fails."""
+    srv = make_server("not_async_apps:returns_none", "--no-access-log")
+    _answers_500_and_logs(srv, "Exception in ASGI application")

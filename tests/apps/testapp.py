@@ -298,6 +298,25 @@ BAD_SENDS = {
         {"type": "http.response.start", "status": 200, "headers": []},
         {"type": "http.response.start", "status": 200, "headers": []},
     ],
+    "not-a-dict": [[("type", "http.response.start")]],
+    "type-not-str": [{"type": b"http.response.start", "status": 200}],
+    "status-informational": [{"type": "http.response.start", "status": 101, "headers": []}],
+    "status-out-of-range": [{"type": "http.response.start", "status": 1000, "headers": []}],
+    "trailers-unsupported": [{"type": "http.response.start", "status": 200, "trailers": True}],
+    "header-name-space": [{"type": "http.response.start", "status": 200, "headers": [(b"x a", b"b")]}],
+    "more-body-not-bool": [
+        {"type": "http.response.start", "status": 200, "headers": []},
+        {"type": "http.response.body", "body": b"x", "more_body": "yes"},
+    ],
+    "body-over-content-length": [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]},
+        {"type": "http.response.body", "body": b"three"},
+    ],
+    "after-complete": [
+        {"type": "http.response.start", "status": 200, "headers": []},
+        {"type": "http.response.body", "body": b"done"},
+        {"type": "http.response.body", "body": b"again"},
+    ],
 }
 
 
