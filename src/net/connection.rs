@@ -149,6 +149,12 @@ impl<S> Connection<S> {
         self.eof || self.lifecycle != Lifecycle::Open
     }
 
+    /// True the first time only: the handler hears once that the client is
+    /// gone, however many paths notice it.
+    pub(crate) fn claim_gone_report(&mut self) -> bool {
+        !std::mem::replace(&mut self.gone_reported, true)
+    }
+
     /// Asks the driver to process this connection again (next pipelined
     /// request, resumed reading, close).
     pub fn schedule(&self) {

@@ -365,11 +365,7 @@ impl<H: Handler> Driver<H> {
         self.handler.on_input_settled(conn);
         let report_gone = {
             let mut c = conn.borrow_mut();
-            let gone = c.peer_gone() && !c.gone_reported;
-            if gone {
-                c.gone_reported = true;
-            }
-            gone
+            c.peer_gone() && c.claim_gone_report()
         };
         if report_gone {
             self.handler.on_client_gone(conn);
@@ -440,9 +436,7 @@ impl<H: Handler> Driver<H> {
             if let Some(mut stream) = c.stream.take() {
                 let _ = self.poll.registry().deregister(&mut stream);
             }
-            let gone = !c.gone_reported;
-            c.gone_reported = true;
-            gone
+            c.claim_gone_report()
         };
         if report_gone {
             self.handler.on_client_gone(&conn);
