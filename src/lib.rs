@@ -3,6 +3,8 @@
 //! module; see docs/ARCHITECTURE.md.
 
 pub mod asgi;
+#[cfg(test)]
+mod fuzzing;
 pub mod http1;
 pub mod net;
 pub mod ws;

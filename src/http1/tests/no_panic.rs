@@ -3,23 +3,9 @@
 //! (bounded number of events) without a panic, whatever the input.
 
 use super::support::sample_inputs;
+use crate::fuzzing::{Mutations, Rng};
 use crate::http1::{error_response, Event, Limits, ResponseDefaults, ServerConn};
 use std::path::PathBuf;
-
-/// xorshift64*: tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Bytes that matter to the parsers, so mutations hit interesting paths.
 const SPECIAL: &[u8] = b"\r\n\0 \t:;=\"\\,/?#*%0123456789abcdefABCDEF-_\x7f\x80\xff";
@@ -39,37 +25,10 @@ const SNIPPETS: &[&[u8]] = &[
     b" HTTP/1.0",
 ];
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(input.len() + 1);
-        match rng.below(6) {
-            0 if !input.is_empty() => {
-                let i = at.min(input.len() - 1);
-                input[i] = rng.next() as u8;
-            }
-            1 if !input.is_empty() => {
-                let i = at.min(input.len() - 1);
-                input[i] = SPECIAL[rng.below(SPECIAL.len())];
-            }
-            2 => input.insert(at, SPECIAL[rng.below(SPECIAL.len())]),
-            3 if !input.is_empty() => {
-                let end = (at + rng.below(8)).min(input.len());
-                input.drain(at.min(end)..end);
-            }
-            4 => {
-                let s = SNIPPETS[rng.below(SNIPPETS.len())];
-                input.splice(at..at, s.iter().copied());
-            }
-            _ => {
-                // Duplicate a slice: repeated headers, pipelining, long lines.
-                let start = rng.below(input.len() + 1);
-                let end = (start + rng.below(64)).min(input.len());
-                let copy = input[start..end].to_vec();
-                input.splice(at..at, copy);
-            }
-        }
-    }
-}
+const MUTATIONS: Mutations<'static> = Mutations {
+    special: SPECIAL,
+    splices: SNIPPETS,
+};
 
 fn corpus_inputs() -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/gunicorn-requests");
@@ -214,7 +173,7 @@ fn random_mutations_never_panic_or_hang() {
             }
         }
         if rng.below(4) != 0 {
-            mutate(&mut rng, &mut input);
+            MUTATIONS.apply(&mut rng, &mut input);
         }
         let limits = if i % 2 == 0 { &small } else { &default };
         events += drive(&mut rng, &input, limits, &mut seen);

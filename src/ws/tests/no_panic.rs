@@ -4,23 +4,9 @@
 //! without a panic, and everything we write must be well-formed frames.
 
 use super::support::*;
+use crate::fuzzing::{Mutations, Rng};
 use crate::http1::{ResponseDefaults, Version};
 use crate::ws::*;
-
-/// xorshift64*: tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Bytes that matter to the frame parser, the deflate decoder and UTF-8.
 const SPECIAL: &[u8] = &[
@@ -73,35 +59,11 @@ fn seeds() -> Vec<Vec<u8>> {
     ]
 }
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(input.len() + 1);
-        match rng.below(7) {
-            0 if !input.is_empty() => {
-                let i = at.min(input.len() - 1);
-                input[i] = rng.next() as u8;
-            }
-            1 if !input.is_empty() => {
-                let i = at.min(input.len() - 1);
-                input[i] ^= 1 << rng.below(8);
-            }
-            2 => input.insert(at, SPECIAL[rng.below(SPECIAL.len())]),
-            3 if !input.is_empty() => {
-                let end = (at + rng.below(8)).min(input.len());
-                input.drain(at.min(end)..end);
-            }
-            4 => {
-                // Splice in another whole stream.
-                let s = &seeds[rng.below(seeds.len())];
-                input.splice(at..at, s.iter().copied());
-            }
-            _ => {
-                let start = rng.below(input.len() + 1);
-                let end = (start + rng.below(32)).min(input.len());
-                let copy = input[start..end].to_vec();
-                input.splice(at..at, copy);
-            }
-        }
+/// Mutations splicing in whole seed streams.
+fn mutations<'a>(splices: &'a [&'a [u8]]) -> Mutations<'a> {
+    Mutations {
+        special: SPECIAL,
+        splices,
     }
 }
 
@@ -194,6 +156,8 @@ fn drive(rng: &mut Rng, config: &WsConfig, input: &[u8], seen: &mut Seen) {
 #[test]
 fn random_mutations_never_panic_or_hang() {
     let seeds = seeds();
+    let splices: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
+    let mutations = mutations(&splices);
     let configs = configs();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut seen = Seen::default();
@@ -203,7 +167,7 @@ fn random_mutations_never_panic_or_hang() {
             input.extend_from_slice(&seeds[rng.below(seeds.len())]);
         }
         if rng.below(5) != 0 {
-            mutate(&mut rng, &mut input, &seeds);
+            mutations.apply(&mut rng, &mut input);
         }
         drive(&mut rng, &configs[i % configs.len()], &input, &mut seen);
     }
@@ -229,7 +193,8 @@ fn random_handshakes_never_panic() {
                 .to_vec(),
         ),
     ];
-    let seeds: Vec<Vec<u8>> = base.iter().map(|(_, v)| v.clone()).collect();
+    let splices: Vec<&[u8]> = base.iter().map(|(_, v)| v.as_slice()).collect();
+    let mutations = mutations(&splices);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut accepted, mut deflate, mut invalid) = (0, 0, 0);
     for _ in 0..5_000 {
@@ -239,7 +204,7 @@ fn random_handshakes_never_panic() {
             if rng.below(8) == 0 {
                 headers.remove(i);
             } else {
-                mutate(&mut rng, &mut headers[i].1, &seeds);
+                mutations.apply(&mut rng, &mut headers[i].1);
                 if rng.below(4) == 0 {
                     // Quoting and separators where they hurt.
                     let at = rng.below(headers[i].1.len() + 1);
