@@ -8,36 +8,15 @@ runs; growth over the warmed-up baseline must stay under 16 MiB even though
 import hashlib
 import json
 import socket
-import threading
 import time
 
 import httpx
 
 from rawhttp import big_chunk, request
+from memory import MiB, RssSampler
 
-MiB = 1024 * 1024
 LIMIT = 16 * MiB
 
-
-class RssSampler(threading.Thread):
-    def __init__(self, srv):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.peak = srv.rss()
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            try:
-                self.peak = max(self.peak, self.srv.rss())
-            except (OSError, AssertionError):
-                return
-            time.sleep(0.01)
-
-    def stop(self):
-        self.done.set()
-        self.join(5)
-        return self.peak
 
 
 def test_slow_reader_app_bounds_upload_memory(make_server):

@@ -13,35 +13,14 @@ import os
 import select
 import socket
 import struct
-import threading
 import time
 
 from test_ws_support import BINARY, CLOSE, RawWebSocket, encode_frame, side_json
+from memory import MiB, RssSampler
 
-MiB = 1024 * 1024
 LIMIT = 16 * MiB
 MESSAGE = 64 * 1024
 
-
-class RssSampler(threading.Thread):
-    def __init__(self, srv):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.peak = srv.rss()
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            try:
-                self.peak = max(self.peak, self.srv.rss())
-            except (OSError, AssertionError):
-                return
-            time.sleep(0.01)
-
-    def stop(self):
-        self.done.set()
-        self.join(5)
-        return self.peak
 
 
 def push_until_stalled(sock, frame, total, stall=1.5, limit=20.0):
