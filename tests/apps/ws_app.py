@@ -11,7 +11,8 @@ description of its scope and recorded as ``http-<tag>``.
 import asyncio
 import json
 import os
-from urllib.parse import parse_qs
+
+from testapp import jsonable, query  # the same scope-to-JSON and query helpers
 
 SIDE_DIR = os.environ.get("PYRE_TEST_DIR")
 ROUTES = {}
@@ -29,21 +30,6 @@ def side_write(name, obj):
 def side_exists(name):
     return bool(SIDE_DIR) and os.path.exists(os.path.join(SIDE_DIR, name))
 
-
-def jsonable(obj):
-    if isinstance(obj, bytes):
-        return {"__bytes__": obj.decode("latin-1")}
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return {"__repr__": repr(obj)}
-
-
-def query(scope):
-    return {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
 
 
 def route(name):
