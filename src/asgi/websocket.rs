@@ -155,34 +155,30 @@ pub fn finish(
     conn: &ConnRef<HttpSession>,
     outcome: Result<(), PyErr>,
 ) {
+    let phase = conn
+        .try_borrow()
+        .ok()
+        .and_then(|c| c.session.ws.as_deref().map(|ws| ws.phase));
+    let Some(phase) = phase else {
+        return;
+    };
+    // Logging runs Python code: not while the connection is borrowed.
+    match &outcome {
+        Err(err) if !err.is_instance_of::<ClientDisconnected>(py) => {
+            ctx.log_exception(py, "Exception in ASGI application", err)
+        }
+        Ok(()) if phase == WsPhase::Handshake => {
+            ctx.log_error(py, "ASGI callable returned without sending handshake.")
+        }
+        _ => {}
+    }
     let Ok(mut c) = conn.try_borrow_mut() else {
         return;
     };
-    let Some(phase) = c.session.ws.as_deref().map(|ws| ws.phase) else {
-        return;
-    };
-    let failed = outcome.is_err();
-    if let Err(err) = &outcome {
-        if !err.is_instance_of::<ClientDisconnected>(py) {
-            drop(c);
-            ctx.log_exception(py, "Exception in ASGI application", err);
-            let Ok(again) = conn.try_borrow_mut() else {
-                return;
-            };
-            c = again;
-        }
-    } else if phase == WsPhase::Handshake {
-        drop(c);
-        ctx.log_error(py, "ASGI callable returned without sending handshake.");
-        let Ok(again) = conn.try_borrow_mut() else {
-            return;
-        };
-        c = again;
-    }
     match phase {
         WsPhase::Handshake | WsPhase::Denying => response::fail(&mut c, ctx),
         WsPhase::Accepted => {
-            let code = if failed {
+            let code = if outcome.is_err() {
                 INTERNAL_ERROR
             } else {
                 NORMAL_CLOSURE
