@@ -3,7 +3,7 @@
 
 use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
-use super::receive::{disconnect_message, take_request_message, Receive};
+use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
 use super::runner::{finish_request, AppRunner};
 use super::scope::address_tuple;
 use super::send::Send;
@@ -125,25 +125,19 @@ impl Handler for AsgiHandler {
     }
 
     fn on_input_settled(&self, conn: &ConnRef<HttpSession>) {
-        let mut c = conn.borrow_mut();
-        if c.session.receive_waiter.is_none() {
+        let (waiting, websocket) = {
+            let c = conn.borrow();
+            (c.session.receive_waiter.is_some(), c.session.ws.is_some())
+        };
+        if !waiting {
             return;
         }
-        if c.session.ws.is_some() {
-            drop(c);
-            Python::attach(|py| websocket::deliver(py, conn));
-            return;
-        }
-        Python::attach(|py| match take_request_message(py, &mut c) {
-            Ok(Some(message)) => {
-                let waiter = c.session.receive_waiter.take();
-                drop(c);
-                if let Some(waiter) = waiter {
-                    resolve(py, waiter, message.into_any());
-                }
+        Python::attach(|py| {
+            if websocket {
+                websocket::deliver(py, conn);
+            } else {
+                wake_receiver(py, conn, take_request_message);
             }
-            Ok(None) => {}
-            Err(err) => err.write_unraisable(py, None),
         });
     }
 

@@ -2,7 +2,7 @@
 //! `http.disconnect` once the response is complete or the client has gone.
 
 use super::awaitable::Ready;
-use super::context::AppContext;
+use super::context::{resolve, AppContext};
 use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection};
 use pyo3::exceptions::PyRuntimeError;
@@ -91,6 +91,33 @@ pub fn take_request_message<'py>(
     message.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
     message.set_item(intern!(py, "more_body"), more_body)?;
     Ok(Some(message))
+}
+
+/// Resolves a waiting `receive()` with what `next` finds for it, if
+/// anything; the shared path of the http and websocket receivers. Python
+/// runs only after the connection is released.
+pub fn wake_receiver<'py>(
+    py: Python<'py>,
+    conn: &ConnRef<HttpSession>,
+    next: impl FnOnce(Python<'py>, &mut Connection<HttpSession>) -> PyResult<Option<Bound<'py, PyDict>>>,
+) {
+    let Ok(mut c) = conn.try_borrow_mut() else {
+        return;
+    };
+    if c.session.receive_waiter.is_none() {
+        return;
+    }
+    match next(py, &mut c) {
+        Ok(Some(message)) => {
+            let waiter = c.session.receive_waiter.take();
+            drop(c);
+            if let Some(waiter) = waiter {
+                resolve(py, waiter, message.into_any());
+            }
+        }
+        Ok(None) => {}
+        Err(err) => err.write_unraisable(py, None),
+    }
 }
 
 pub fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {

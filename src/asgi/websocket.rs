@@ -4,9 +4,10 @@
 //! `websocket.send`, `websocket.close` and the denial extension's
 //! `websocket.http.response.*`.
 
-use super::context::{reject, resolve, AppContext};
+use super::context::{reject, AppContext};
 use super::errors::ClientDisconnected;
 use super::message;
+use super::receive::wake_receiver;
 use super::response;
 use super::session::{borrow_conn, HttpSession};
 use super::ws_session::{Inbound, WsPhase, WsSession};
@@ -107,23 +108,7 @@ pub fn on_event(conn: &mut Connection<HttpSession>, event: WsEvent) {
 
 /// Resolves a waiting `receive()` if there is something for it.
 pub fn deliver(py: Python<'_>, conn: &ConnRef<HttpSession>) {
-    let Ok(mut c) = conn.try_borrow_mut() else {
-        return;
-    };
-    if c.session.receive_waiter.is_none() {
-        return;
-    }
-    match next_event(py, &mut c) {
-        Ok(Some(event)) => {
-            let waiter = c.session.receive_waiter.take();
-            drop(c);
-            if let Some(waiter) = waiter {
-                resolve(py, waiter, event.into_any());
-            }
-        }
-        Ok(None) => {}
-        Err(err) => err.write_unraisable(py, None),
-    }
+    wake_receiver(py, conn, next_event);
 }
 
 /// The connection is gone: a waiting `receive()` learns it, a waiting
