@@ -3,12 +3,7 @@
 import asyncio
 
 from bench_common import lifespan
-
-BODY = b"Hello, world!"
-HEADERS = [
-    (b"content-type", b"text/plain; charset=utf-8"),
-    (b"content-length", b"13"),
-]
+from bench_hello import BODY, HEADERS
 
 
 async def app(scope, receive, send):
