@@ -43,8 +43,8 @@ def test_defaults_match_uvicorn_and_our_limits() -> None:
     assert config.ws_max_queue == 32
     assert config.ws_ping_interval == 20.0
     assert config.ws_ping_timeout == 20.0
-    assert config.ws_ping_interval_or_none == 20.0
-    assert config.ws_ping_timeout_or_none == 20.0
+    assert config.seconds_or_none("ws_ping_interval") == 20.0
+    assert config.seconds_or_none("ws_ping_timeout") == 20.0
     assert config.ws_per_message_deflate is True
 
 
@@ -108,7 +108,7 @@ def test_every_option() -> None:
     assert config.ws_max_queue == 4
     assert config.ws_ping_interval == 0.5
     assert config.ws_ping_timeout == 0
-    assert config.ws_ping_timeout_or_none is None  # 0 disables the timeout
+    assert config.seconds_or_none("ws_ping_timeout") is None  # 0 disables the timeout
     assert config.ws_per_message_deflate is False
 
 
@@ -130,12 +130,12 @@ def test_ws_per_message_deflate_takes_a_boolean_like_uvicorn(text: str, expected
 
 def test_ws_ping_zero_or_none_disables() -> None:
     config = parse_args(["m:a", "--ws-ping-interval", "0", "--ws-ping-timeout", "0"])
-    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (None, None)
+    assert (config.seconds_or_none("ws_ping_interval"), config.seconds_or_none("ws_ping_timeout")) == (None, None)
     config = Config(app="m:a", ws_ping_interval=None, ws_ping_timeout=None)
-    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (None, None)
+    assert (config.seconds_or_none("ws_ping_interval"), config.seconds_or_none("ws_ping_timeout")) == (None, None)
     config = Config(app="m:a", ws_ping_interval=1, ws_ping_timeout=3)
-    assert (config.ws_ping_interval_or_none, config.ws_ping_timeout_or_none) == (1.0, 3.0)
-    assert isinstance(config.ws_ping_interval_or_none, float)
+    assert (config.seconds_or_none("ws_ping_interval"), config.seconds_or_none("ws_ping_timeout")) == (1.0, 3.0)
+    assert isinstance(config.seconds_or_none("ws_ping_interval"), float)
 
 
 def test_positive_flags_can_be_given_explicitly() -> None:

@@ -114,6 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="close idle keep-alive connections after this many seconds (default: %(default)s)",
     )
     parser.add_argument(
+        "--timeout-request-header",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_TIMEOUT_REQUEST_HEADER,
+        help="seconds a started request head may take to arrive (408 after), 0 for no limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout-request-body",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_TIMEOUT_REQUEST_BODY,
+        help="longest gap in seconds between two reads of a request body (408 after), 0 for no limit "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout-send",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_TIMEOUT_SEND,
+        help="seconds unsent output may wait with the client reading none of it before the connection "
+        "closes, 0 for no limit (default: %(default)s)",
+    )
+    parser.add_argument(
         "--timeout-graceful-shutdown",
         type=_non_negative_float,
         default=None,
@@ -131,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra default response header (repeatable)",
     )
     limits = parser.add_argument_group("request limits (a request over a limit gets a 4xx answer)")
+    limits.add_argument(
+        "--limit-concurrency",
+        type=_positive_int,
+        default=None,
+        help="most connections and application tasks at once; new requests beyond it get 503 "
+        "(default: no limit)",
+    )
     limits.add_argument(
         "--limit-request-line",
         type=_positive_int,

@@ -32,6 +32,12 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_BACKLOG = 2048
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5.0
+# Slow-client timeouts in seconds (0 or None disables one). nginx's
+# client_header_timeout, client_body_timeout and send_timeout are 60 s each;
+# the head gets 30 s here because nothing legitimate takes long to send one.
+DEFAULT_TIMEOUT_REQUEST_HEADER = 30.0  # a started request head must be complete in time (408)
+DEFAULT_TIMEOUT_REQUEST_BODY = 60.0  # longest gap between two reads of a request body (408)
+DEFAULT_TIMEOUT_SEND = 60.0  # longest time unsent output may wait with the client taking none
 DEFAULT_LIMIT_REQUEST_LINE = 8190
 DEFAULT_LIMIT_REQUEST_HEADERS = 100
 DEFAULT_LIMIT_REQUEST_HEADER_SIZE = 16384
@@ -40,6 +46,9 @@ DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024  # largest incoming message, bytes (1009 
 DEFAULT_WS_MAX_QUEUE = 32  # received messages waiting for the app before reading pauses
 DEFAULT_WS_PING_INTERVAL = 20.0  # seconds; 0 or None: no keep-alive pings
 DEFAULT_WS_PING_TIMEOUT = 20.0  # seconds to wait for the pong; 0 or None: wait forever
+
+
+_SLOW_CLIENT_TIMEOUTS = ("timeout_request_header", "timeout_request_body", "timeout_send")
 
 
 @dataclasses.dataclass
@@ -61,6 +70,11 @@ class Config:
     access_log: bool = True
     root_path: str = ""
     timeout_keep_alive: float = DEFAULT_TIMEOUT_KEEP_ALIVE
+    timeout_request_header: float | None = DEFAULT_TIMEOUT_REQUEST_HEADER
+    timeout_request_body: float | None = DEFAULT_TIMEOUT_REQUEST_BODY
+    timeout_send: float | None = DEFAULT_TIMEOUT_SEND
+    # None: no limit. Beyond it new requests get 503 without reaching the app.
+    limit_concurrency: int | None = None
     # None waits for connections and tasks forever, as uvicorn does.
     timeout_graceful_shutdown: float | None = None
     server_header: bool = True
@@ -97,10 +111,12 @@ class Config:
         for name in ("ws_max_size", "ws_max_queue"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
-        for name in ("ws_ping_interval", "ws_ping_timeout"):
+        for name in ("ws_ping_interval", "ws_ping_timeout", *_SLOW_CLIENT_TIMEOUTS):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0 or None (0 and None disable it), not {value}")
+        if self.limit_concurrency is not None and self.limit_concurrency <= 0:
+            raise ValueError(f"limit_concurrency must be positive or None, not {self.limit_concurrency}")
         if self.limit_request_body < 0:
             raise ValueError("limit_request_body must be >= 0 (0 means unlimited)")
         if self.timeout_keep_alive < 0:
@@ -120,20 +136,16 @@ class Config:
         """The body limit in the form the core takes: None for unlimited."""
         return self.limit_request_body or None
 
+    def seconds_or_none(self, name: str) -> float | None:
+        """A duration setting for the core: None (disabled) for 0 or None."""
+        value = getattr(self, name)
+        return float(value) if value else None
+
     @property
     def ws_core(self) -> str:
         """The ``ws`` value the core takes: ``"none"`` or ``"auto"`` (the built-in one)."""
         return "none" if self.ws == "none" else "auto"
 
-    @property
-    def ws_ping_interval_or_none(self) -> float | None:
-        """Ping interval for the core: None (no pings) for 0 or None."""
-        return float(self.ws_ping_interval) if self.ws_ping_interval else None
-
-    @property
-    def ws_ping_timeout_or_none(self) -> float | None:
-        """Pong timeout for the core: None (no timeout) for 0 or None."""
-        return float(self.ws_ping_timeout) if self.ws_ping_timeout else None
 
 
 # RFC 9110 token characters: what a header field name may contain.

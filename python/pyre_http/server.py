@@ -161,6 +161,10 @@ class Server:
             headers=list(config.headers),
             access_log=config.access_log,
             timeout_keep_alive=float(config.timeout_keep_alive),
+            timeout_request_header=config.seconds_or_none("timeout_request_header"),
+            timeout_request_body=config.seconds_or_none("timeout_request_body"),
+            timeout_send=config.seconds_or_none("timeout_send"),
+            limit_concurrency=config.limit_concurrency,
             limit_request_line=config.limit_request_line,
             limit_request_headers=config.limit_request_headers,
             limit_request_header_size=config.limit_request_header_size,
@@ -168,8 +172,8 @@ class Server:
             ws=config.ws_core,
             ws_max_size=config.ws_max_size,
             ws_max_queue=config.ws_max_queue,
-            ws_ping_interval=config.ws_ping_interval_or_none,
-            ws_ping_timeout=config.ws_ping_timeout_or_none,
+            ws_ping_interval=config.seconds_or_none("ws_ping_interval"),
+            ws_ping_timeout=config.seconds_or_none("ws_ping_timeout"),
             ws_per_message_deflate=config.ws_per_message_deflate,
         )
 

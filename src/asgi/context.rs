@@ -2,10 +2,9 @@
 //! loop, how tasks start, response defaults, loggers and the running tasks.
 
 use super::awaitable::Done;
-use super::runner::AppRunner;
 use super::scope::ScopeBuilder;
 use super::session::HttpSession;
-use super::websocket::WsSettings;
+use super::settings::WsSettings;
 use crate::http1::{http_date, ResponseDefaults};
 use crate::net::Connection;
 use pyo3::intern;
@@ -77,21 +76,23 @@ impl AppContext {
         self.create_future.bind(py).call0()
     }
 
-    /// Runs the application coroutine (wrapped in `runner`) as a task and
-    /// keeps a reference to it until it finishes.
-    pub fn start_task(&self, py: Python<'_>, runner: Bound<'_, AppRunner>) -> PyResult<()> {
-        let task = match &self.task_start {
+    /// Starts `coro` as an asyncio task (eagerly where possible).
+    pub fn spawn<'py>(
+        &self,
+        py: Python<'py>,
+        coro: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.task_start {
             TaskStart::Eager { task_type, kwargs } => {
-                task_type.bind(py).call((&runner,), Some(kwargs.bind(py)))?
+                task_type.bind(py).call((coro,), Some(kwargs.bind(py)))
             }
-            TaskStart::Loop(create_task) => create_task.bind(py).call1((&runner,))?,
-        };
-        let mut runner = runner.try_borrow_mut()?;
-        if !runner.finished() {
-            let slot = self.tasks.borrow_mut().insert(task.unbind());
-            runner.set_task_slot(slot);
+            TaskStart::Loop(create_task) => create_task.bind(py).call1((coro,)),
         }
-        Ok(())
+    }
+
+    /// Keeps a running task referenced until `forget_task(slot)`.
+    pub fn keep_task(&self, task: Bound<'_, PyAny>) -> usize {
+        self.tasks.borrow_mut().insert(task.unbind())
     }
 
     pub fn forget_task(&self, slot: usize) {

@@ -3,11 +3,12 @@
 
 use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
+use super::finish::finish_request;
 use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
-use super::runner::{finish_request, AppRunner};
+use super::runner::{self, AppRunner};
 use super::scope::address_tuple;
 use super::send::Send;
-use super::session::HttpSession;
+use super::session::{http_and_out, HttpSession};
 use super::websocket::{self, WsReceive, WsSend};
 use super::ws_session::WsSession;
 use crate::http1::{BodyFraming, RequestHead};
@@ -37,7 +38,7 @@ impl AsgiHandler {
                 Upgrade::WebSocket(offer) => Some(offer),
                 Upgrade::Invalid(err) => {
                     let mut c = conn.borrow_mut();
-                    reject_response(&err, c.out());
+                    reject_response(&err, http_and_out(&mut c)?.1);
                     c.close_soon();
                     return Ok(());
                 }
@@ -95,7 +96,7 @@ impl AsgiHandler {
             py,
             AppRunner::new(coro.unbind(), ctx.clone(), conn.clone(), seq),
         )?;
-        ctx.start_task(py, runner)
+        runner::start(py, ctx, runner)
     }
 }
 
@@ -187,6 +188,10 @@ impl Handler for AsgiHandler {
 
     fn on_ws_event(&self, conn: &ConnRef<HttpSession>, event: WsEvent) {
         websocket::on_event(&mut conn.borrow_mut(), event);
+    }
+
+    fn running_tasks(&self) -> usize {
+        self.ctx.task_count()
     }
 
     fn ws_may_read(session: &HttpSession) -> bool {

@@ -6,6 +6,7 @@
 mod awaitable;
 mod context;
 mod errors;
+mod finish;
 mod handler;
 mod message;
 mod receive;
@@ -15,6 +16,7 @@ mod scope;
 mod send;
 mod server;
 mod session;
+mod settings;
 mod websocket;
 mod ws_session;
 

@@ -4,7 +4,7 @@
 use super::awaitable::Ready;
 use super::context::{resolve, AppContext};
 use super::session::{borrow_conn, HttpSession};
-use crate::net::{ConnRef, Connection};
+use crate::net::{ConnRef, Connection, Flush};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -28,7 +28,8 @@ impl Receive {
 impl Receive {
     fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut conn = borrow_conn(&self.conn)?;
-        let finished = conn.session.seq != self.seq || conn.proto.response_complete();
+        let finished =
+            conn.session.seq != self.seq || conn.http().is_none_or(|http| http.response_complete());
         if !finished {
             if let Some(message) = take_request_message(py, &mut conn)? {
                 return ready(py, message);
@@ -51,15 +52,15 @@ impl Receive {
         if !conn.session.request_delivered {
             // The application wants the body: now is the time to tell a
             // client that waits for `100 Continue`.
-            let (proto, out) = conn.proto_and_out();
-            proto.send_continue(out);
-            if !conn.in_driver_callback() {
-                conn.flush();
+            if let Some((http, out)) = conn.http_and_out() {
+                let before = out.len();
+                http.send_continue(out);
+                if out.len() != before {
+                    conn.output_added(Flush::Now);
+                }
             }
         }
-        if conn.read_paused {
-            conn.schedule();
-        }
+        conn.resume_reading();
         let waiter = self.ctx.new_future(py)?;
         conn.session.receive_waiter = Some(waiter.clone().unbind());
         Ok(waiter.unbind())
@@ -82,10 +83,7 @@ pub fn take_request_message<'py>(
     let body = session.take_body();
     let more_body = !session.body_complete;
     session.request_delivered = !more_body;
-    if conn.read_paused {
-        // The application made room: reading may go on.
-        conn.schedule();
-    }
+    conn.resume_reading();
     let message = PyDict::new(py);
     message.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
     message.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;

@@ -2,9 +2,9 @@
 //! when it fails) through the connection's protocol state.
 
 use super::context::AppContext;
-use super::session::HttpSession;
+use super::session::{http_and_out, HttpSession};
 use crate::http1::SendError;
-use crate::net::Connection;
+use crate::net::{Connection, Flush};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -20,8 +20,8 @@ pub fn start(
     headers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let date = ctx.date();
-    let (proto, out) = conn.proto_and_out();
-    let mut writer = proto.start_response(status).map_err(order_error)?;
+    let (http, out) = http_and_out(conn)?;
+    let mut writer = http.start_response(status).map_err(order_error)?;
     if let Some(headers) = headers {
         for item in headers.try_iter()? {
             let item = item?;
@@ -75,26 +75,27 @@ pub fn fail(conn: &mut Connection<HttpSession>, ctx: &AppContext) {
     if conn.is_closed() {
         return;
     }
-    if conn.proto.response_started() {
+    let date = ctx.date();
+    let Some((http, out)) = conn.http_and_out() else {
+        conn.close_soon();
+        return;
+    };
+    if http.response_started() {
         conn.close_soon();
         return;
     }
-    conn.proto.close_after_response();
-    let date = ctx.date();
+    http.close_after_response();
     let length = INTERNAL_ERROR_BODY.len().to_string();
-    let (proto, out) = conn.proto_and_out();
-    let written = proto.start_response(500).and_then(|mut writer| {
+    let written = http.start_response(500).and_then(|mut writer| {
         writer.header(b"content-type", b"text/plain; charset=utf-8")?;
         writer.header(b"content-length", length.as_bytes())?;
         writer.finish(&ctx.defaults, &date, out)
     });
-    let written = written.and_then(|()| {
-        let (proto, out) = conn.proto_and_out();
-        proto.send_body(INTERNAL_ERROR_BODY, false, out)
-    });
+    let written = written.and_then(|()| http.send_body(INTERNAL_ERROR_BODY, false, out));
     conn.session.status = 500;
     if written.is_err() {
         conn.close_soon();
     }
-    conn.schedule();
+    conn.output_added(Flush::Now);
+    conn.response_completed();
 }

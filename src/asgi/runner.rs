@@ -8,8 +8,7 @@
 //! through unchanged, so cancellation keeps asyncio's meaning.
 
 use super::context::AppContext;
-use super::errors::ClientDisconnected;
-use super::response;
+use super::finish::finish_request;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::ConnRef;
 use pyo3::exceptions::{PyException, PyStopIteration};
@@ -44,14 +43,6 @@ impl AppRunner {
             task_slot: None,
             finished: false,
         }
-    }
-
-    pub fn finished(&self) -> bool {
-        self.finished
-    }
-
-    pub fn set_task_slot(&mut self, slot: usize) {
-        self.task_slot = Some(slot);
     }
 
     fn resume(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Step> {
@@ -110,63 +101,15 @@ impl AppRunner {
     }
 }
 
-/// What the server does when the application is done with a request,
-/// normally or not.
-pub fn finish_request(
-    py: Python<'_>,
-    ctx: &AppContext,
-    conn: &ConnRef<HttpSession>,
-    seq: u64,
-    outcome: Result<(), PyErr>,
-) {
-    if conn
-        .try_borrow()
-        .is_ok_and(|c| c.session.seq == seq && c.session.ws.is_some())
-    {
-        super::websocket::finish(py, ctx, conn, outcome);
-        return;
+/// Runs the application coroutine, wrapped in `runner`, as an asyncio task
+/// and keeps the task referenced until the runner ends.
+pub fn start(py: Python<'_>, ctx: &AppContext, runner: Bound<'_, AppRunner>) -> PyResult<()> {
+    let task = ctx.spawn(py, runner.as_any())?;
+    let mut runner = runner.try_borrow_mut()?;
+    if !runner.finished {
+        runner.task_slot = Some(ctx.keep_task(task));
     }
-    let (current, started) = {
-        let Ok(c) = conn.try_borrow() else {
-            return;
-        };
-        let current = c.session.seq == seq && !c.proto.response_complete() && !c.is_closed();
-        (current, c.proto.response_started())
-    };
-    match outcome {
-        Ok(()) if !current => return,
-        Ok(()) if !started => {
-            ctx.log_error(py, "ASGI callable returned without starting response.")
-        }
-        Ok(()) => ctx.log_error(py, "ASGI callable returned without completing response."),
-        Err(err) => {
-            if err.is_instance_of::<ClientDisconnected>(py) {
-                // The client left; the application noticed. Nothing to report.
-            } else if err.is_instance_of::<PyException>(py) {
-                ctx.log_exception(py, "Exception in ASGI application", &err);
-            }
-            if !current {
-                return;
-            }
-        }
-    }
-    let Ok(mut c) = conn.try_borrow_mut() else {
-        return;
-    };
-    response::fail(&mut c, ctx);
-    if !c.in_driver_callback() {
-        c.flush();
-    }
-    let answered_500 = !started && c.session.status == 500;
-    let access = if answered_500 {
-        ctx.access_entry(&c)
-    } else {
-        None
-    };
-    drop(c);
-    if let Some(entry) = access {
-        ctx.log_access(py, entry);
-    }
+    Ok(())
 }
 
 #[pymethods]
@@ -224,7 +167,8 @@ impl AppRunner {
                 self.ctx.forget_task(slot);
             }
             let mut c = borrow_conn(&self.conn)?;
-            if c.session.seq == self.seq && !c.proto.response_complete() {
+            let unanswered = c.http().is_some_and(|http| !http.response_complete());
+            if c.session.seq == self.seq && unanswered {
                 c.close_soon();
             }
         }

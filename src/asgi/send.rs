@@ -7,16 +7,13 @@ use super::errors::ClientDisconnected;
 use super::message;
 use super::receive::disconnect_message;
 use super::response;
-use super::session::{borrow_conn, HttpSession};
-use crate::net::{ConnRef, Connection};
+use super::session::{borrow_conn, http_and_out, HttpSession};
+use crate::net::{ConnRef, Connection, Flush};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::rc::Rc;
-
-/// Unsent bytes above which `send()` waits for the socket.
-const HIGH_WATER: usize = crate::net::WRITE_HIGH_WATER;
 
 #[pyclass(module = "pyre_http._core", unsendable)]
 pub struct Send {
@@ -58,11 +55,8 @@ impl Send {
         self.check_writable(&conn)?;
         let headers = headers.filter(|h| !h.is_none());
         response::start(&mut conn, &self.ctx, status, headers.as_ref())?;
-        if !conn.in_driver_callback() {
-            // Sent with the body that usually follows, on the next loop
-            // iteration at the latest.
-            conn.schedule();
-        }
+        // Sent with the body that usually follows.
+        conn.output_added(Flush::Batched);
         Ok(self.ctx.done.clone_ref(py).into_any())
     }
 
@@ -70,34 +64,26 @@ impl Send {
         let (body, more) = message::body(message)?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
-        if !conn.proto.response_started() {
+        let (http, out) = http_and_out(&mut conn)?;
+        if !http.response_started() {
             return Err(PyRuntimeError::new_err(
                 "'http.response.body' sent before 'http.response.start'",
             ));
         }
         let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
-        let (proto, out) = conn.proto_and_out();
-        proto
-            .send_body(data, more, out)
+        http.send_body(data, more, out)
             .map_err(response::order_error)?;
-        if !conn.in_driver_callback() {
-            if !more || conn.unsent() > HIGH_WATER {
-                conn.flush();
-            } else {
-                // A streaming response: let pieces gather until the driver's
-                // next pass (one loop iteration away) and write them at once.
-                conn.schedule();
-            }
-        }
         if !more {
+            conn.output_added(Flush::Now);
             self.complete(py, conn);
             return Ok(self.ctx.done.clone_ref(py).into_any());
         }
+        // A streaming response: pieces sent in a row go out together.
+        conn.output_added(Flush::Batched);
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
-        if conn.unsent() > HIGH_WATER {
-            conn.write_blocked = true;
+        if conn.must_wait_for_drain() {
             let waiter = self.ctx.new_future(py)?;
             conn.session.send_waiter = Some(waiter.clone().unbind());
             return Ok(waiter.unbind());

@@ -4,9 +4,9 @@
 use super::context::{AppContext, LoggingSetup};
 use super::handler::AsgiHandler;
 use super::scope::ScopeBuilder;
-use super::websocket::WsSettings;
+use super::settings::WsSettings;
 use crate::http1::{Limits, ResponseDefaults};
-use crate::net::{Driver, DriverConfig, Listener};
+use crate::net::{Driver, DriverConfig, Listener, Timeouts};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -24,15 +24,16 @@ pub struct Server {
 
 #[pymethods]
 impl Server {
+    /// Every setting is a required keyword: the defaults live in the
+    /// front's `config.py` only.
     #[new]
     #[pyo3(signature = (
         app, event_loop, sockets, *,
-        state=None, root_path=String::new(), server_header=true, date_header=true,
-        headers=Vec::new(), access_log=true, timeout_keep_alive=5.0,
-        limit_request_line=8190, limit_request_headers=100,
-        limit_request_header_size=16384, limit_request_body=Some(1 << 30),
-        ws="auto".to_string(), ws_max_size=16 * 1024 * 1024, ws_max_queue=32,
-        ws_ping_interval=Some(20.0), ws_ping_timeout=Some(20.0), ws_per_message_deflate=true,
+        state, root_path, server_header, date_header, headers, access_log,
+        timeout_keep_alive, timeout_request_header, timeout_request_body, timeout_send,
+        limit_concurrency, limit_request_line, limit_request_headers,
+        limit_request_header_size, limit_request_body,
+        ws, ws_max_size, ws_max_queue, ws_ping_interval, ws_ping_timeout, ws_per_message_deflate,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -47,6 +48,10 @@ impl Server {
         headers: Vec<(String, String)>,
         access_log: bool,
         timeout_keep_alive: f64,
+        timeout_request_header: Option<f64>,
+        timeout_request_body: Option<f64>,
+        timeout_send: Option<f64>,
+        limit_concurrency: Option<usize>,
         limit_request_line: usize,
         limit_request_headers: usize,
         limit_request_header_size: usize,
@@ -61,6 +66,17 @@ impl Server {
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
             return Err(PyValueError::new_err(
                 "timeout_keep_alive must be a non-negative number",
+            ));
+        }
+        let timeouts = Timeouts {
+            keep_alive: Duration::from_secs_f64(timeout_keep_alive),
+            request_header: seconds("timeout_request_header", timeout_request_header)?,
+            request_body: seconds("timeout_request_body", timeout_request_body)?,
+            send: seconds("timeout_send", timeout_send)?,
+        };
+        if limit_concurrency == Some(0) {
+            return Err(PyValueError::new_err(
+                "limit_concurrency must be positive (or None for no limit)",
             ));
         }
         let ws_enabled = match ws.as_str() {
@@ -120,9 +136,10 @@ impl Server {
                 max_body: limit_request_body,
                 ..Limits::default()
             },
-            keep_alive_timeout: Duration::from_secs_f64(timeout_keep_alive),
+            timeouts,
             ws_ping_interval,
             ws_ping_timeout,
+            limit_concurrency,
         };
         let handler = AsgiHandler { ctx: Rc::new(ctx) };
         Ok(Server {

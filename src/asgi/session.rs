@@ -2,6 +2,7 @@
 //! current request's body queue and the futures the application waits on.
 
 use super::ws_session::WsSession;
+use crate::http1::ServerConn;
 use crate::net::{ConnRef, Connection};
 use bytes::Bytes;
 use pyo3::exceptions::PyRuntimeError;
@@ -15,6 +16,15 @@ use std::collections::VecDeque;
 pub fn borrow_conn(conn: &ConnRef<HttpSession>) -> PyResult<RefMut<'_, Connection<HttpSession>>> {
     conn.try_borrow_mut()
         .map_err(|_| PyRuntimeError::new_err("re-entrant call into the connection"))
+}
+
+/// The HTTP/1.1 protocol and output buffer of a connection that may have
+/// become a WebSocket since the caller's request began.
+pub fn http_and_out(
+    conn: &mut Connection<HttpSession>,
+) -> PyResult<(&mut ServerConn, &mut Vec<u8>)> {
+    conn.http_and_out()
+        .ok_or_else(|| PyRuntimeError::new_err("the connection is no longer HTTP"))
 }
 
 #[derive(Default)]

@@ -9,9 +9,9 @@ use super::errors::ClientDisconnected;
 use super::message;
 use super::receive::wake_receiver;
 use super::response;
-use super::session::{borrow_conn, HttpSession};
+use super::session::{borrow_conn, http_and_out, HttpSession};
 use super::ws_session::{Inbound, WsPhase, WsSession};
-use crate::net::{ConnRef, Connection, WRITE_HIGH_WATER};
+use crate::net::{ConnRef, Connection, Flush};
 use crate::ws::{WsConfig, WsConn, WsEvent};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -27,15 +27,6 @@ const NORMAL_CLOSURE: u16 = 1000;
 const ABNORMAL_CLOSURE: u16 = 1006;
 /// What it reports when the peer's close frame carried no code.
 const NO_STATUS: u16 = 1005;
-
-/// The server's WebSocket settings (`--ws*` options).
-#[derive(Clone, Debug)]
-pub struct WsSettings {
-    pub enabled: bool,
-    pub max_size: usize,
-    pub max_queue: usize,
-    pub per_message_deflate: bool,
-}
 
 fn ws_session(conn: &mut Connection<HttpSession>) -> PyResult<&mut WsSession> {
     conn.session
@@ -56,23 +47,20 @@ fn next_event<'py>(
     conn: &mut Connection<HttpSession>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     let closed = conn.is_closed();
-    let read_paused = conn.read_paused;
     let ws = ws_session(conn)?;
     if !ws.connect_delivered {
         ws.connect_delivered = true;
         return Ok(Some(message(py, intern!(py, "websocket.connect"))?));
     }
     if let Some(inbound) = ws.inbox.pop_front() {
+        // The application made room in the queue: reading may go on.
+        conn.resume_reading();
         let event = message(py, intern!(py, "websocket.receive"))?;
         match inbound {
             Inbound::Text(text) => event.set_item(intern!(py, "text"), text)?,
             Inbound::Binary(data) => {
                 event.set_item(intern!(py, "bytes"), PyBytes::new(py, &data))?
             }
-        }
-        if read_paused {
-            // The application made room in the queue: reading may go on.
-            conn.schedule();
         }
         return Ok(Some(event));
     }
@@ -168,19 +156,15 @@ pub fn finish(
             } else {
                 NORMAL_CLOSURE
             };
-            let (ws, out) = c.ws_and_out();
-            if let Some(ws) = ws {
+            if let Some((ws, out)) = c.ws_and_out() {
                 let _ = ws.send_close(code, "", out);
             }
             if let Ok(ws) = ws_session(&mut c) {
                 ws.phase = WsPhase::Closed;
             }
-            c.schedule();
+            c.output_added(Flush::Now);
         }
-        WsPhase::Closed => return,
-    }
-    if !c.in_driver_callback() {
-        c.flush();
+        WsPhase::Closed => {}
     }
 }
 
@@ -216,9 +200,7 @@ impl WsReceive {
                 ));
             }
         }
-        if conn.read_paused {
-            conn.schedule();
-        }
+        conn.resume_reading();
         let waiter = self.ctx.new_future(py)?;
         conn.session.receive_waiter = Some(waiter.clone().unbind());
         Ok(waiter.unbind())
@@ -281,7 +263,7 @@ impl WsSend {
             ws_session(&mut conn)?.offer = Some(offer);
             return Err(err);
         }
-        conn.out().extend_from_slice(&handshake);
+        http_and_out(&mut conn)?.1.extend_from_slice(&handshake);
         conn.upgrade(WsConn::new(WsConfig {
             max_message_size: ctx.ws.max_size,
             deflate,
@@ -289,9 +271,7 @@ impl WsSend {
         }));
         ws_session(&mut conn)?.phase = WsPhase::Accepted;
         conn.session.status = 101;
-        if !conn.in_driver_callback() {
-            conn.flush();
-        }
+        conn.output_added(Flush::Now);
         let access = ctx.access_entry(&conn);
         drop(conn);
         if let Some(entry) = access {
@@ -305,8 +285,7 @@ impl WsSend {
         let text = message::optional(message, intern!(py, "text"))?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_accepted(&mut conn, "websocket.send")?;
-        let (ws, out) = conn.ws_and_out();
-        let Some(ws) = ws else {
+        let Some((ws, out)) = conn.ws_and_out() else {
             return Err(ClientDisconnected::new_err("the WebSocket is closed"));
         };
         let sent = match (&bytes, &text) {
@@ -329,14 +308,11 @@ impl WsSend {
             }
         };
         sent.map_err(|_| ClientDisconnected::new_err("the WebSocket is closing"))?;
-        if !conn.in_driver_callback() {
-            conn.flush();
-        }
+        conn.output_added(Flush::Now);
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
-        if conn.unsent() > WRITE_HIGH_WATER {
-            conn.write_blocked = true;
+        if conn.must_wait_for_drain() {
             let waiter = self.ctx.new_future(py)?;
             conn.session.send_waiter = Some(waiter.clone().unbind());
             return Ok(waiter.unbind());
@@ -358,9 +334,8 @@ impl WsSend {
             WsPhase::Handshake => {
                 // Closing before accepting refuses the handshake: 403.
                 self.deny(&mut conn, 403, None)?;
-                let (proto, out) = conn.proto_and_out();
-                proto
-                    .send_body(b"", false, out)
+                let (http, out) = http_and_out(&mut conn)?;
+                http.send_body(b"", false, out)
                     .map_err(response::order_error)?;
                 ws_session(&mut conn)?.ended(ABNORMAL_CLOSURE, String::new());
                 self.finish_denial(py, conn);
@@ -373,15 +348,12 @@ impl WsSend {
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
-        let (ws, out) = conn.ws_and_out();
-        if let Some(ws) = ws {
+        if let Some((ws, out)) = conn.ws_and_out() {
             ws.send_close(code, &reason, out)
                 .map_err(|e| PyValueError::new_err(e.0))?;
         }
         ws_session(&mut conn)?.phase = WsPhase::Closed;
-        if !conn.in_driver_callback() {
-            conn.flush();
-        }
+        conn.output_added(Flush::Now);
         Ok(self.done(py))
     }
 
@@ -398,9 +370,7 @@ impl WsSend {
         }
         self.deny(&mut conn, status, headers.as_ref())?;
         ws_session(&mut conn)?.phase = WsPhase::Denying;
-        if !conn.in_driver_callback() {
-            conn.schedule();
-        }
+        conn.output_added(Flush::Batched);
         Ok(self.done(py))
     }
 
@@ -418,14 +388,11 @@ impl WsSend {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
         let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
-        let (proto, out) = conn.proto_and_out();
-        proto
-            .send_body(data, more, out)
+        let (http, out) = http_and_out(&mut conn)?;
+        http.send_body(data, more, out)
             .map_err(response::order_error)?;
         if more {
-            if !conn.in_driver_callback() {
-                conn.flush();
-            }
+            conn.output_added(Flush::Batched);
             return Ok(self.done(py));
         }
         ws_session(&mut conn)?.ended(ABNORMAL_CLOSURE, String::new());
@@ -444,7 +411,7 @@ impl WsSend {
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
-        conn.proto.close_after_response();
+        http_and_out(conn)?.0.close_after_response();
         response::start(conn, &self.ctx, status, headers)
     }
 
@@ -454,10 +421,8 @@ impl WsSend {
         py: Python<'_>,
         mut conn: std::cell::RefMut<'_, Connection<HttpSession>>,
     ) {
-        conn.schedule();
-        if !conn.in_driver_callback() {
-            conn.flush();
-        }
+        conn.output_added(Flush::Now);
+        conn.response_completed();
         let access = self.ctx.access_entry(&conn);
         drop(conn);
         if let Some(entry) = access {

@@ -319,4 +319,21 @@ impl ServerConn {
     pub fn is_idle(&self) -> bool {
         self.exchange.is_none() && self.recv.is_empty()
     }
+
+    /// Bytes received and not parsed yet (a partial or pipelined request,
+    /// or body not yet decoded).
+    pub fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
+    /// Between exchanges: the next thing the peer owes is a request head.
+    pub fn waiting_for_request(&self) -> bool {
+        !self.closed && self.exchange.is_none()
+    }
+
+    /// The current request's body is still arriving (to be delivered, or
+    /// discarded after the response).
+    pub fn reading_body(&self) -> bool {
+        !self.closed && self.exchange.as_ref().is_some_and(|ex| !ex.body.is_done())
+    }
 }

@@ -99,10 +99,12 @@ pub struct Limits {
     pub pipeline_buffer: usize,
 }
 
+/// The same values as the front's defaults (`python/pyre_http/config.py`,
+/// where the product's defaults live), for tests and embedders.
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_request_line: 8 * 1024,
+            max_request_line: 8190,
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             max_body: Some(1 << 30),

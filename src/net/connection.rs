@@ -1,10 +1,18 @@
-//! One client connection: its socket, its protocol state, its output buffer
-//! and the application-side session of type `S`.
+//! One client connection: its socket, its protocol, its output buffer, its
+//! timers and the application-side session of type `S`.
 //!
 //! A connection is shared (`Rc<RefCell<..>>`) between the driver and the
 //! bridge's `send`/`receive` objects; everything runs on the event loop's
 //! thread. Nobody holds a borrow across a call into Python.
+//!
+//! The bridge sees only the public methods: it encodes through the protocol
+//! (`http_and_out`, `ws_and_out`), then says what it did (`output_added`,
+//! `resume_reading`, `response_completed`, `close_soon`) and asks whether to
+//! wait (`must_wait_for_drain`). Buffers, readiness, pauses and timers are
+//! the driver's alone.
 
+use super::schedule::Scheduler;
+use super::timers::Timers;
 use crate::http1::ServerConn;
 use crate::ws::WsConn;
 use mio::net::TcpStream;
@@ -15,17 +23,16 @@ use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::schedule::Scheduler;
-
 pub type ConnRef<S> = Rc<RefCell<Connection<S>>>;
 
-/// Above this many unsent bytes, `send()` makes the application wait.
+/// Above this many unsent bytes the connection stops reading and parsing,
+/// and `send()` makes the application wait.
 pub const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// ... until the socket has taken enough that fewer than this remain.
 pub const WRITE_LOW_WATER: usize = 64 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lifecycle {
+pub(super) enum Lifecycle {
     Open,
     /// Our side is done: flush what is buffered, then close.
     Closing,
@@ -36,51 +43,87 @@ pub(crate) enum Lifecycle {
     Closed,
 }
 
+/// The one protocol a connection speaks.
+pub(super) enum Protocol {
+    Http(ServerConn),
+    WebSocket(Box<WebSocket>),
+}
+
+/// A WebSocket connection with its keep-alive state.
+pub(super) struct WebSocket {
+    pub(super) conn: WsConn,
+    /// When the last ping went out (or the connection was upgraded).
+    pub(super) last_ping: Instant,
+    /// A pong is still awaited for that ping.
+    pub(super) ping_unanswered: bool,
+}
+
+/// How soon output the bridge just added should reach the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// It ends something the peer waits for (a response, a message, a
+    /// close, a `100 Continue`): write it now.
+    Now,
+    /// More is likely to follow at once (a response head, a piece of a
+    /// streamed body): gather until the driver's next pass, one loop
+    /// iteration away, so that pieces sent in a row go out in one write.
+    Batched,
+}
+
+/// The output buffer: bytes appended at the end, written from `sent`.
+#[derive(Default)]
+struct Output {
+    buf: Vec<u8>,
+    sent: usize,
+    /// A sender waits for the buffer to drain (`must_wait_for_drain`).
+    waiter: bool,
+    /// Reading and parsing stopped because the buffer passed the
+    /// high-water mark; they resume below the low-water mark.
+    over_high_water: bool,
+}
+
+impl Output {
+    fn unsent(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+}
+
 pub struct Connection<S> {
-    pub(crate) token: Token,
+    token: Token,
     /// `None` once closed: the descriptor is released at once even while
     /// application objects still hold the connection.
-    pub(crate) stream: Option<TcpStream>,
+    pub(super) stream: Option<TcpStream>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    pub proto: ServerConn,
-    /// Set once the connection switched to WebSocket; from then on `proto`
-    /// is not consulted again.
-    pub ws: Option<Box<WsConn>>,
-    /// WebSocket keep-alive: when the last ping went out, and whether its
-    /// pong is still awaited.
-    pub(crate) ws_last_ping: Option<Instant>,
-    pub(crate) ws_ping_unanswered: bool,
+    pub(super) protocol: Protocol,
     pub session: S,
-    out: Vec<u8>,
-    sent: usize,
+    output: Output,
     /// Edge-triggered readiness: the socket may hold unread bytes.
-    pub(crate) readable: bool,
+    pub(super) readable: bool,
     /// The poller reported the peer's hang-up: read until end of input,
     /// because no further readiness event will come.
-    pub(crate) hangup_seen: bool,
-    /// Reading stopped while the socket was readable (backpressure); the
-    /// driver must read again by itself once the application catches up.
-    pub(crate) read_paused: bool,
-    pub(crate) eof: bool,
-    pub(crate) lifecycle: Lifecycle,
-    /// When the driver's timer first saw the connection waiting for a
-    /// request (or started lingering); cleared by every new request.
-    pub(crate) idle_since: Option<Instant>,
+    pub(super) hangup_seen: bool,
+    /// Reading stopped while the socket was readable because the
+    /// application holds enough input; `resume_reading` lifts it.
+    pub(super) read_paused: bool,
+    pub(super) eof: bool,
+    pub(super) lifecycle: Lifecycle,
+    pub(super) timers: Timers,
+    /// Totals, for the timers' progress checks.
+    pub(super) bytes_read: u64,
+    pub(super) bytes_written: u64,
     /// The handler has been told that the client is gone.
-    pub(crate) gone_reported: bool,
-    /// `send()` is waiting for the output buffer to drain.
-    pub(crate) write_blocked: bool,
+    gone_reported: bool,
     scheduler: Rc<Scheduler>,
 }
 
 impl<S: Default> Connection<S> {
-    pub(crate) fn new(
+    pub(super) fn new(
         token: Token,
         stream: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
-        proto: ServerConn,
+        protocol: ServerConn,
         scheduler: Rc<Scheduler>,
     ) -> Self {
         Connection {
@@ -88,77 +131,105 @@ impl<S: Default> Connection<S> {
             stream: Some(stream),
             peer,
             local,
-            proto,
-            ws: None,
-            ws_last_ping: None,
-            ws_ping_unanswered: false,
+            protocol: Protocol::Http(protocol),
             session: S::default(),
-            out: Vec::new(),
-            sent: 0,
+            output: Output::default(),
             readable: false,
             hangup_seen: false,
             read_paused: false,
             eof: false,
             lifecycle: Lifecycle::Open,
-            idle_since: None,
+            timers: Timers::default(),
+            bytes_read: 0,
+            bytes_written: 0,
             gone_reported: false,
-            write_blocked: false,
             scheduler,
         }
     }
 }
 
+/// The bridge's side: what the application may do to its connection.
 impl<S> Connection<S> {
-    /// The output buffer, for the response encoder to append to.
-    pub fn out(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+    /// The HTTP/1.1 protocol state, until the connection became a WebSocket.
+    pub fn http(&self) -> Option<&ServerConn> {
+        match &self.protocol {
+            Protocol::Http(http) => Some(http),
+            Protocol::WebSocket(_) => None,
+        }
     }
 
-    /// Split borrow: the protocol state and the output buffer together.
-    pub fn proto_and_out(&mut self) -> (&mut ServerConn, &mut Vec<u8>) {
-        (&mut self.proto, &mut self.out)
+    /// The HTTP/1.1 protocol state and the output buffer, to encode a
+    /// response; follow with [`Connection::output_added`].
+    pub fn http_and_out(&mut self) -> Option<(&mut ServerConn, &mut Vec<u8>)> {
+        match &mut self.protocol {
+            Protocol::Http(http) => Some((http, &mut self.output.buf)),
+            Protocol::WebSocket(_) => None,
+        }
     }
 
-    /// Split borrow: the WebSocket state (if upgraded) and the output buffer.
-    pub fn ws_and_out(&mut self) -> (Option<&mut WsConn>, &mut Vec<u8>) {
-        (self.ws.as_deref_mut(), &mut self.out)
+    /// The WebSocket protocol state (once upgraded) and the output buffer;
+    /// follow with [`Connection::output_added`].
+    pub fn ws_and_out(&mut self) -> Option<(&mut WsConn, &mut Vec<u8>)> {
+        match &mut self.protocol {
+            Protocol::WebSocket(ws) => Some((&mut ws.conn, &mut self.output.buf)),
+            Protocol::Http(_) => None,
+        }
     }
 
     /// Switches to WebSocket after the `101` response has been written: the
     /// bytes already read past the request head belong to the new protocol.
     pub fn upgrade(&mut self, mut ws: WsConn) {
-        let early = self.proto.recv_buf().split();
-        ws.recv_buf().extend_from_slice(&early);
-        self.ws = Some(Box::new(ws));
-        self.ws_last_ping = Some(Instant::now());
+        if let Protocol::Http(http) = &mut self.protocol {
+            let early = http.recv_buf().split();
+            ws.recv_buf().extend_from_slice(&early);
+        }
+        self.protocol = Protocol::WebSocket(Box::new(WebSocket {
+            conn: ws,
+            last_ping: Instant::now(),
+            ping_unanswered: false,
+        }));
         self.readable = true;
         self.schedule();
     }
 
-    pub fn unsent(&self) -> usize {
-        self.out.len() - self.sent
+    /// The bridge appended output; `flush` says how soon it must go out.
+    /// Inside the driver's callback everything is written at the end of the
+    /// connection's processing, once.
+    pub fn output_added(&mut self, flush: Flush) {
+        if self.scheduler.in_callback() {
+            // The connection being processed is flushed when it settles;
+            // another one (a broadcast from an eager task) needs a visit.
+            if !self.scheduler.is_current(self.token) {
+                self.schedule();
+            }
+            return;
+        }
+        if flush == Flush::Now || self.output.unsent() > WRITE_HIGH_WATER {
+            self.flush();
+            if self.output.over_high_water && self.output.unsent() < WRITE_LOW_WATER {
+                // Reading stopped for output that has now gone out.
+                self.schedule();
+            }
+        } else {
+            self.schedule();
+        }
     }
 
-    /// The socket is gone (or going): nothing more can be sent.
-    pub fn is_closed(&self) -> bool {
-        self.lifecycle != Lifecycle::Open || self.eof
+    /// True when unsent output is above the high-water mark: the sender
+    /// should wait. The handler's `on_drained` follows once the output falls
+    /// below the low-water mark (or `on_client_gone` if it never does).
+    pub fn must_wait_for_drain(&mut self) -> bool {
+        let wait = self.output.unsent() > WRITE_HIGH_WATER;
+        self.output.waiter |= wait;
+        wait
     }
 
-    /// The peer's sending side has closed (EOF or error).
-    pub fn peer_gone(&self) -> bool {
-        self.eof || self.lifecycle != Lifecycle::Open
-    }
-
-    /// True the first time only: the handler hears once that the client is
-    /// gone, however many paths notice it.
-    pub(crate) fn claim_gone_report(&mut self) -> bool {
-        !std::mem::replace(&mut self.gone_reported, true)
-    }
-
-    /// Asks the driver to process this connection again (next pipelined
-    /// request, resumed reading, close).
-    pub fn schedule(&self) {
-        self.scheduler.schedule(self.token);
+    /// The application took input (body or messages), or waits for it:
+    /// reading resumes if it had paused for the application.
+    pub fn resume_reading(&mut self) {
+        if self.read_paused {
+            self.schedule();
+        }
     }
 
     /// A response just completed: asks the driver to process the
@@ -167,19 +238,22 @@ impl<S> Connection<S> {
     /// Otherwise the next request arrives as an ordinary readable event, and
     /// the wake-up (a syscall and a loop iteration) is saved.
     pub fn response_completed(&mut self) {
+        if self.scheduler.in_callback() {
+            if !self.scheduler.is_current(self.token) {
+                self.schedule();
+            }
+            return;
+        }
         let idle = !self.readable
             && !self.read_paused
             && !self.eof
-            && !self.proto.will_close()
-            && self.proto.recv_buf().is_empty();
-        if !idle || self.scheduler.in_callback() {
+            && !self.output.over_high_water
+            && self
+                .http()
+                .is_some_and(|http| !http.will_close() && http.buffered_input() == 0);
+        if !idle {
             self.schedule();
         }
-    }
-
-    /// Whether writes are batched by the driver's callback right now.
-    pub fn in_driver_callback(&self) -> bool {
-        self.scheduler.in_callback()
     }
 
     /// Marks the connection for closing once buffered output is written,
@@ -189,27 +263,93 @@ impl<S> Connection<S> {
         self.schedule();
     }
 
-    /// Open → closing; the closing timeout starts at the next tick.
-    pub(crate) fn begin_closing(&mut self) {
+    /// The socket is gone (or going): nothing more can be sent.
+    pub fn is_closed(&self) -> bool {
+        self.lifecycle != Lifecycle::Open || self.eof
+    }
+
+    /// The peer's sending side has closed (EOF or error), or we are closing.
+    pub fn peer_gone(&self) -> bool {
+        self.eof || self.lifecycle != Lifecycle::Open
+    }
+}
+
+/// The driver's side.
+impl<S> Connection<S> {
+    /// Split borrow of a WebSocket connection: its protocol and keep-alive
+    /// state, the output buffer and the timers.
+    pub(super) fn ws_parts(&mut self) -> Option<(&mut WebSocket, &mut Vec<u8>, &mut Timers)> {
+        match &mut self.protocol {
+            Protocol::WebSocket(ws) => Some((ws, &mut self.output.buf, &mut self.timers)),
+            Protocol::Http(_) => None,
+        }
+    }
+
+    pub(super) fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.output.buf
+    }
+
+    pub(super) fn unsent(&self) -> usize {
+        self.output.unsent()
+    }
+
+    /// Whether reading and parsing must wait for output to drain; updates
+    /// the pause with hysteresis (stop above high water, resume below low).
+    pub(super) fn output_blocks_input(&mut self) -> bool {
+        let unsent = self.output.unsent();
+        if unsent > WRITE_HIGH_WATER {
+            self.output.over_high_water = true;
+        } else if unsent < WRITE_LOW_WATER {
+            self.output.over_high_water = false;
+        }
+        self.output.over_high_water
+    }
+
+    /// After a flush: true once if a sender waited and the output has
+    /// fallen below the low-water mark.
+    pub(super) fn take_drained(&mut self) -> bool {
+        if self.output.waiter && self.output.unsent() < WRITE_LOW_WATER {
+            self.output.waiter = false;
+            return true;
+        }
+        false
+    }
+
+    /// True the first time only: the handler hears once that the client is
+    /// gone, however many paths notice it.
+    pub(super) fn claim_gone_report(&mut self) -> bool {
+        !std::mem::replace(&mut self.gone_reported, true)
+    }
+
+    /// Asks the driver to process this connection again.
+    pub(super) fn schedule(&self) {
+        self.scheduler.schedule(self.token);
+    }
+
+    /// Open → closing.
+    pub(super) fn begin_closing(&mut self) {
         if self.lifecycle == Lifecycle::Open {
             self.lifecycle = Lifecycle::Closing;
-            self.idle_since = None;
         }
     }
 
     /// Writes as much buffered output as the socket takes. A failed write
     /// closes the connection; the caller sees it through `is_closed`.
-    pub fn flush(&mut self) {
-        while self.sent < self.out.len() {
+    pub(super) fn flush(&mut self) {
+        let output = &mut self.output;
+        while output.sent < output.buf.len() {
             let Some(stream) = self.stream.as_mut() else {
                 return;
             };
-            match stream.write(&self.out[self.sent..]) {
+            match stream.write(&output.buf[output.sent..]) {
                 Ok(0) => {
                     self.fail();
                     return;
                 }
-                Ok(n) => self.sent += n,
+                Ok(n) => {
+                    output.sent += n;
+                    self.bytes_written += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -218,15 +358,15 @@ impl<S> Connection<S> {
                 }
             }
         }
-        if self.sent == self.out.len() {
-            self.out.clear();
-            self.sent = 0;
-            if self.out.capacity() > WRITE_HIGH_WATER {
-                self.out = Vec::new();
+        if output.sent == output.buf.len() {
+            output.buf.clear();
+            output.sent = 0;
+            if output.buf.capacity() > WRITE_HIGH_WATER {
+                output.buf = Vec::new();
             }
-        } else if self.sent > WRITE_LOW_WATER {
-            self.out.drain(..self.sent);
-            self.sent = 0;
+        } else if output.sent > WRITE_LOW_WATER {
+            output.buf.drain(..output.sent);
+            output.sent = 0;
         }
     }
 
@@ -234,13 +374,21 @@ impl<S> Connection<S> {
     /// close on its next pass.
     fn fail(&mut self) {
         self.lifecycle = Lifecycle::Closed;
-        self.out = Vec::new();
-        self.sent = 0;
+        self.output = Output::default();
         self.schedule();
     }
 
-    /// Reads once into `scratch` and appends to the protocol's input buffer.
-    pub(crate) fn read_once(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+    /// The protocol's input buffer.
+    fn input(&mut self) -> &mut bytes::BytesMut {
+        match &mut self.protocol {
+            Protocol::Http(http) => http.recv_buf(),
+            Protocol::WebSocket(ws) => ws.conn.recv_buf(),
+        }
+    }
+
+    /// Reads once into `scratch` and appends to the protocol's input buffer
+    /// (or drops the bytes when the connection is closing).
+    pub(super) fn read_once(&mut self, scratch: &mut [u8]) -> ReadOutcome {
         let Some(stream) = self.stream.as_mut() else {
             return ReadOutcome::Failed;
         };
@@ -248,12 +396,9 @@ impl<S> Connection<S> {
             match stream.read(scratch) {
                 Ok(0) => return ReadOutcome::Eof,
                 Ok(n) => {
+                    self.bytes_read += n as u64;
                     if self.lifecycle == Lifecycle::Open {
-                        let input = match self.ws.as_deref_mut() {
-                            Some(ws) => ws.recv_buf(),
-                            None => self.proto.recv_buf(),
-                        };
-                        input.extend_from_slice(&scratch[..n]);
+                        self.input().extend_from_slice(&scratch[..n]);
                     }
                     if n < scratch.len() && !self.hangup_seen {
                         // A short read emptied the socket; with edge
@@ -273,7 +418,7 @@ impl<S> Connection<S> {
 
     /// Reads once if the socket may hold input, keeping the readiness
     /// flags right for edge-triggered polling.
-    pub(crate) fn fill(&mut self, scratch: &mut [u8]) -> Fill {
+    pub(super) fn fill(&mut self, scratch: &mut [u8]) -> Fill {
         if !self.readable || self.eof {
             return Fill::Empty;
         }
@@ -295,7 +440,7 @@ impl<S> Connection<S> {
         }
     }
 
-    pub(crate) fn shutdown_write(&mut self) {
+    pub(super) fn shutdown_write(&mut self) {
         if let Some(stream) = &self.stream {
             let _ = stream.shutdown(Shutdown::Write);
         }
@@ -303,7 +448,7 @@ impl<S> Connection<S> {
 }
 
 /// What one attempt to top up the input brought.
-pub(crate) enum Fill {
+pub(super) enum Fill {
     /// Bytes arrived: parse them.
     Read,
     /// Nothing to read now; a readiness event will say when.
@@ -314,7 +459,7 @@ pub(crate) enum Fill {
     Failed,
 }
 
-pub(crate) enum ReadOutcome {
+pub(super) enum ReadOutcome {
     Data,
     WouldBlock,
     Eof,

@@ -1,12 +1,18 @@
 //! The driver: one mio `Poll` whose epoll descriptor the asyncio loop
 //! watches. Each `on_ready` call accepts, reads, advances every ready
 //! connection's protocol state, hands events to the handler and flushes
-//! output once at the end.
+//! output once at the end of each connection's turn.
+//!
+//! Every bound on a connection is enforced here: reading and parsing stop
+//! while the application holds enough input (the handler says how much) or
+//! while unsent output is above the high-water mark, a connection gets a
+//! bounded number of steps per pass, and `tick` applies the timeouts.
 
-use super::connection::{ConnRef, Connection, Fill, Lifecycle, ReadOutcome, WRITE_LOW_WATER};
+use super::connection::{ConnRef, Connection, Fill, Lifecycle, Protocol, ReadOutcome};
 use super::listener::Listener;
 use super::schedule::{new_waker, Scheduler};
-use crate::http1::{error_response, Event, Limits, RequestHead, ServerConn};
+use super::timers::{waited, Timeouts};
+use crate::http1::{error_response, Event, Limits, ProtocolError, RequestHead, ServerConn};
 use crate::ws::WsEvent;
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token};
@@ -22,9 +28,16 @@ const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX - 1;
 const SCRATCH_SIZE: usize = 64 * 1024;
 const EVENT_CAPACITY: usize = 1024;
+/// Steps (a read of up to `SCRATCH_SIZE` bytes, or an event handed to the
+/// handler) one connection may take in one pass before the others get
+/// their turn; the rest waits for the next pass, one loop iteration away.
+/// Like hyper's cap on its dispatch loop, sized so that a pipelined batch
+/// of 16 requests still goes through in one pass.
+const STEPS_PER_PASS: u32 = 64;
 /// How long a closing connection keeps draining input after our last byte.
 const LINGER: Duration = Duration::from_secs(2);
-/// How long a closing connection may take to flush its last output.
+/// How long a closing connection may take to flush its last output, even
+/// with the send timeout disabled.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long we wait for the peer's answer to our WebSocket close frame.
 const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +45,19 @@ const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const WS_GOING_AWAY_FOR_RESTART: u16 = 1012;
 /// Close code for a peer that stopped answering pings.
 const WS_PING_TIMEOUT_CODE: u16 = 1011;
+
+const HEADER_TIMEOUT: ProtocolError = ProtocolError {
+    status: 408,
+    reason: "Request header timeout",
+};
+const BODY_TIMEOUT: ProtocolError = ProtocolError {
+    status: 408,
+    reason: "Request body timeout",
+};
+const OVERLOADED: ProtocolError = ProtocolError {
+    status: 503,
+    reason: "Service Unavailable: too many concurrent requests",
+};
 
 /// What the driver reports to the layer above.
 pub trait Handler {
@@ -46,7 +72,7 @@ pub trait Handler {
     fn on_input_settled(&self, conn: &ConnRef<Self::Session>);
     /// The client went away or the connection is closing; reported once.
     fn on_client_gone(&self, conn: &ConnRef<Self::Session>);
-    /// Output fell below the low-water mark while the application waited.
+    /// Output fell below the low-water mark after `must_wait_for_drain`.
     fn on_drained(&self, conn: &ConnRef<Self::Session>);
     /// Body bytes the application has not consumed yet (read backpressure).
     fn body_buffered(session: &Self::Session) -> usize;
@@ -56,16 +82,21 @@ pub trait Handler {
     /// Whether the application keeps up with WebSocket messages: reading
     /// (and parsing) pauses while it does not.
     fn ws_may_read(session: &Self::Session) -> bool;
+    /// Application tasks running now, for `limit_concurrency`.
+    fn running_tasks(&self) -> usize;
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DriverConfig {
     pub limits: Limits,
-    pub keep_alive_timeout: Duration,
+    pub timeouts: Timeouts,
     /// How often to ping an idle WebSocket peer; `None`: never.
     pub ws_ping_interval: Option<Duration>,
     /// How long a ping may go unanswered before the connection fails.
     pub ws_ping_timeout: Option<Duration>,
+    /// Most connections, and most application tasks, served at once; new
+    /// requests beyond it are answered `503`. `None`: no limit.
+    pub limit_concurrency: Option<usize>,
 }
 
 pub struct Driver<H: Handler> {
@@ -80,6 +111,8 @@ pub struct Driver<H: Handler> {
     config: DriverConfig,
     scratch: Box<[u8]>,
     ready: Vec<usize>,
+    /// Connections that used up their steps: continued in the next pass.
+    deferred: Vec<usize>,
     shutting_down: bool,
 }
 
@@ -89,6 +122,8 @@ enum Step {
     Body(Option<Bytes>),
     Ws(WsEvent),
     Done,
+    /// The connection used up its steps for this pass.
+    Yield,
 }
 
 impl<H: Handler> Driver<H> {
@@ -113,6 +148,7 @@ impl<H: Handler> Driver<H> {
             config,
             scratch: vec![0u8; SCRATCH_SIZE].into_boxed_slice(),
             ready: Vec::new(),
+            deferred: Vec::new(),
             shutting_down: false,
         })
     }
@@ -133,6 +169,7 @@ impl<H: Handler> Driver<H> {
     /// Handles everything that is ready, without blocking.
     pub fn on_ready(&mut self) -> io::Result<()> {
         self.scheduler.enter();
+        self.ready.append(&mut self.deferred);
         let result = self.poll_once();
         self.drain_ready();
         self.scheduler.leave();
@@ -171,7 +208,8 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Processes connections with events and all scheduled work, until no
-    /// more work is scheduled (an application may schedule more).
+    /// more work is scheduled (an application may schedule more). What was
+    /// deferred for lack of steps waits for the next pass.
     fn drain_ready(&mut self) {
         loop {
             self.ready
@@ -188,6 +226,11 @@ impl<H: Handler> Driver<H> {
             if self.ready.is_empty() {
                 self.ready = batch;
             }
+        }
+        if !self.deferred.is_empty() {
+            self.deferred.sort_unstable();
+            self.deferred.dedup();
+            self.scheduler.wake();
         }
     }
 
@@ -241,121 +284,167 @@ impl<H: Handler> Driver<H> {
         }
     }
 
-    /// Advances one connection as far as it can go now.
+    /// Advances one connection as far as it can go in this pass.
     fn process(&mut self, key: usize) {
         let Some(conn) = self.conns.get(key).cloned() else {
             return;
         };
+        self.scheduler.set_current(Some(Token(key)));
+        let mut steps = STEPS_PER_PASS;
         loop {
-            let step = self.advance(&mut conn.borrow_mut());
+            let step = self.advance(&mut conn.borrow_mut(), &mut steps);
             match step {
                 Step::Request(head) => self.handler.on_request(&conn, head),
                 Step::Body(chunk) => self.handler.on_body(&conn, chunk),
                 Step::Ws(event) => self.handler.on_ws_event(&conn, event),
                 Step::Done => break,
+                Step::Yield => {
+                    self.deferred.push(key);
+                    break;
+                }
             }
         }
         self.settle(key, &conn);
+        self.scheduler.set_current(None);
     }
 
     /// Reads and parses until there is an event for the handler or nothing
     /// more to do.
-    fn advance(&mut self, c: &mut Connection<H::Session>) -> Step {
+    fn advance(&mut self, c: &mut Connection<H::Session>, steps: &mut u32) -> Step {
         if c.lifecycle != Lifecycle::Open {
             return Step::Done;
         }
-        if c.ws.is_some() {
-            return self.advance_ws(c);
-        }
         loop {
-            match c.proto.next_event() {
-                Event::Request(head) => {
-                    c.idle_since = None;
-                    if self.shutting_down {
-                        c.proto.close_after_response();
-                    }
-                    return Step::Request(head);
+            // Nothing a client sends may grow the output without bound:
+            // while it is not reading what we wrote, we neither read nor
+            // parse (a pipelined request or a ping would add output).
+            if c.output_blocks_input() {
+                return Step::Done;
+            }
+            if *steps == 0 {
+                return Step::Yield;
+            }
+            let step = match c.protocol {
+                Protocol::Http(_) => self.advance_http(c),
+                Protocol::WebSocket(_) => self.advance_ws(c),
+            };
+            match step {
+                Some(step) => {
+                    *steps -= 1;
+                    return step;
                 }
-                Event::Data(chunk) => return Step::Body(Some(chunk)),
-                Event::EndOfBody => return Step::Body(None),
-                Event::NeedData | Event::AwaitingResponse => {
-                    if !c.proto.wants_read(H::body_buffered(&c.session)) {
-                        c.read_paused = c.readable && !c.eof;
-                        return Step::Done;
-                    }
-                    match c.fill(&mut self.scratch) {
-                        Fill::Read => continue,
-                        Fill::Empty => return Step::Done,
-                        Fill::Eof => {
-                            c.proto.recv_eof();
-                            if !c.proto.response_complete() {
-                                // As uvicorn does, an end of input in the
-                                // middle of an exchange means the client
-                                // left: the application sees a disconnect
-                                // and the connection closes.
-                                c.begin_closing();
-                                return Step::Done;
-                            }
-                            continue;
-                        }
-                        Fill::Failed => {
-                            c.lifecycle = Lifecycle::Closed;
-                            return Step::Done;
-                        }
-                    }
-                }
-                Event::Close => {
-                    c.begin_closing();
-                    return Step::Done;
-                }
-                Event::Error(err) => {
-                    if !c.proto.response_started() {
-                        error_response(&err, c.out());
-                    }
-                    c.begin_closing();
-                    return Step::Done;
-                }
+                None => *steps -= 1,
             }
         }
     }
 
-    /// The WebSocket counterpart of `advance`: parse what is buffered, read
-    /// more only when the parser needs it and the application keeps up.
-    fn advance_ws(&mut self, c: &mut Connection<H::Session>) -> Step {
-        loop {
-            if !H::ws_may_read(&c.session) {
-                c.read_paused = true;
-                return Step::Done;
-            }
-            let (Some(ws), out) = c.ws_and_out() else {
-                return Step::Done;
-            };
-            match ws.next_event(out) {
-                WsEvent::Ping(_) => continue,
-                WsEvent::Pong(_) => {
-                    c.ws_ping_unanswered = false;
-                    continue;
+    /// One HTTP/1.1 step: an event for the handler, `Some(Done)` when
+    /// nothing more can happen now, or `None` after a read.
+    fn advance_http(&mut self, c: &mut Connection<H::Session>) -> Option<Step> {
+        let Protocol::Http(http) = &mut c.protocol else {
+            return Some(Step::Done);
+        };
+        match http.next_event() {
+            Event::Request(head) => Some(self.admit(c, head)),
+            Event::Data(chunk) => Some(Step::Body(Some(chunk))),
+            Event::EndOfBody => Some(Step::Body(None)),
+            Event::NeedData | Event::AwaitingResponse => {
+                if !http.wants_read(H::body_buffered(&c.session)) {
+                    c.read_paused = c.readable && !c.eof;
+                    return Some(Step::Done);
                 }
-                event @ (WsEvent::Close { .. } | WsEvent::Error { .. }) => {
-                    c.begin_closing();
-                    return Step::Ws(event);
-                }
-                WsEvent::Closed => {
-                    c.begin_closing();
-                    return Step::Done;
-                }
-                event @ (WsEvent::Text(_) | WsEvent::Binary(_)) => return Step::Ws(event),
-                WsEvent::NeedData => match c.fill(&mut self.scratch) {
-                    Fill::Read => continue,
-                    Fill::Empty => return Step::Done,
-                    Fill::Eof | Fill::Failed => {
-                        if let Some(ws) = c.ws.as_deref_mut() {
-                            ws.recv_eof();
+                match c.fill(&mut self.scratch) {
+                    Fill::Read => None,
+                    Fill::Empty => Some(Step::Done),
+                    Fill::Eof => {
+                        let Protocol::Http(http) = &mut c.protocol else {
+                            return Some(Step::Done);
+                        };
+                        http.recv_eof();
+                        if !http.response_complete() {
+                            // As uvicorn does, an end of input in the
+                            // middle of an exchange means the client
+                            // left: the application sees a disconnect
+                            // and the connection closes.
+                            c.begin_closing();
+                            return Some(Step::Done);
                         }
-                        continue;
+                        None
                     }
-                },
+                    Fill::Failed => {
+                        c.lifecycle = Lifecycle::Closed;
+                        Some(Step::Done)
+                    }
+                }
             }
+            Event::Close => {
+                c.begin_closing();
+                Some(Step::Done)
+            }
+            Event::Error(err) => {
+                if !http.response_started() {
+                    error_response(&err, c.out());
+                }
+                c.begin_closing();
+                Some(Step::Done)
+            }
+        }
+    }
+
+    /// A request head arrived: hand it to the handler, unless the server is
+    /// at its concurrency limit (then `503` and close, without the app).
+    fn admit(&self, c: &mut Connection<H::Session>, head: RequestHead) -> Step {
+        c.timers.waiting_for_request = None;
+        if let Some(limit) = self.config.limit_concurrency {
+            if self.conns.len() > limit || self.handler.running_tasks() >= limit {
+                error_response(&OVERLOADED, c.out());
+                c.begin_closing();
+                return Step::Done;
+            }
+        }
+        if self.shutting_down {
+            if let Protocol::Http(http) = &mut c.protocol {
+                http.close_after_response();
+            }
+        }
+        Step::Request(head)
+    }
+
+    /// The WebSocket counterpart of `advance_http`: parse what is buffered,
+    /// read more only when the parser needs it and the application keeps up.
+    fn advance_ws(&mut self, c: &mut Connection<H::Session>) -> Option<Step> {
+        if !H::ws_may_read(&c.session) {
+            c.read_paused = true;
+            return Some(Step::Done);
+        }
+        let Some((ws, out, _)) = c.ws_parts() else {
+            return Some(Step::Done);
+        };
+        match ws.conn.next_event(out) {
+            WsEvent::Ping(_) => None,
+            WsEvent::Pong(_) => {
+                ws.ping_unanswered = false;
+                None
+            }
+            event @ (WsEvent::Close { .. } | WsEvent::Error { .. }) => {
+                c.begin_closing();
+                Some(Step::Ws(event))
+            }
+            WsEvent::Closed => {
+                c.begin_closing();
+                Some(Step::Done)
+            }
+            event @ (WsEvent::Text(_) | WsEvent::Binary(_)) => Some(Step::Ws(event)),
+            WsEvent::NeedData => match c.fill(&mut self.scratch) {
+                Fill::Read => None,
+                Fill::Empty => Some(Step::Done),
+                Fill::Eof | Fill::Failed => {
+                    if let Protocol::WebSocket(ws) = &mut c.protocol {
+                        ws.conn.recv_eof();
+                    }
+                    None
+                }
+            },
         }
     }
 
@@ -370,23 +459,23 @@ impl<H: Handler> Driver<H> {
         if report_gone {
             self.handler.on_client_gone(conn);
         }
-        let mut drained = false;
-        let finished = {
+        let (drained, finished) = {
             let mut c = conn.borrow_mut();
+            let was_blocked = c.output_blocks_input();
             if c.unsent() > 0 {
                 c.flush();
             }
-            if c.write_blocked && c.unsent() < WRITE_LOW_WATER {
-                c.write_blocked = false;
-                drained = true;
+            if was_blocked && !c.output_blocks_input() {
+                // The peer took enough of our output: parse what waits.
+                self.ready.push(key);
             }
-            match c.lifecycle {
+            let drained = c.take_drained();
+            let finished = match c.lifecycle {
                 Lifecycle::Open => false,
                 Lifecycle::Closing => {
                     if c.unsent() == 0 {
                         c.shutdown_write();
                         c.lifecycle = Lifecycle::Lingering;
-                        c.idle_since = Some(Instant::now());
                         self.discard_input(&mut c)
                     } else {
                         false
@@ -394,7 +483,8 @@ impl<H: Handler> Driver<H> {
                 }
                 Lifecycle::Lingering => self.discard_input(&mut c),
                 Lifecycle::Closed => true,
-            }
+            };
+            (drained, finished)
         };
         if drained {
             self.handler.on_drained(conn);
@@ -443,62 +533,19 @@ impl<H: Handler> Driver<H> {
         }
     }
 
-    /// Timers, about once a second: keep-alive and header timeouts, lingering
-    /// closes, and accepts postponed for lack of resources.
+    /// Timers, about once a second: every timeout of every connection,
+    /// WebSocket pings, and accepts postponed for lack of resources.
     pub fn tick(&mut self) {
+        self.tick_at(Instant::now());
+    }
+
+    /// `tick` as if the clock said `now` (tests move time forward).
+    pub fn tick_at(&mut self, now: Instant) {
         self.scheduler.enter();
-        let now = Instant::now();
         for (key, conn) in self.conns.iter() {
             let mut c = conn.borrow_mut();
-            if c.lifecycle == Lifecycle::Open && c.ws.as_ref().is_some_and(|ws| ws.close_sent()) {
-                // Our close frame is out; the peer has a while to answer.
-                match c.idle_since {
-                    None => c.idle_since = Some(now),
-                    Some(t) if now.duration_since(t) >= WS_CLOSE_TIMEOUT => {
-                        c.lifecycle = Lifecycle::Closed;
-                        self.ready.push(key);
-                    }
-                    Some(_) => {}
-                }
-                continue;
-            }
-            if c.lifecycle == Lifecycle::Open && c.ws.is_some() && self.ws_timers(&mut c, now) {
+            if self.check_timers(&mut c, now) {
                 self.ready.push(key);
-                continue;
-            }
-            match c.lifecycle {
-                Lifecycle::Open if c.ws.is_some() => {}
-                Lifecycle::Open if c.proto.response_complete() && c.unsent() == 0 => {
-                    match c.idle_since {
-                        None => c.idle_since = Some(now),
-                        Some(t) if now.duration_since(t) >= self.config.keep_alive_timeout => {
-                            c.begin_closing();
-                            self.ready.push(key);
-                        }
-                        Some(_) => {}
-                    }
-                }
-                Lifecycle::Open => c.idle_since = None,
-                Lifecycle::Lingering => {
-                    if c.idle_since
-                        .is_some_and(|t| now.duration_since(t) >= LINGER)
-                    {
-                        c.lifecycle = Lifecycle::Closed;
-                        self.ready.push(key);
-                    }
-                }
-                Lifecycle::Closing => {
-                    // Output still waits for a client that stopped reading.
-                    match c.idle_since {
-                        None => c.idle_since = Some(now),
-                        Some(t) if now.duration_since(t) >= CLOSING_TIMEOUT => {
-                            c.lifecycle = Lifecycle::Closed;
-                        }
-                        Some(_) => {}
-                    }
-                    self.ready.push(key);
-                }
-                Lifecycle::Closed => self.ready.push(key),
             }
         }
         if self.accept_backlog {
@@ -510,36 +557,116 @@ impl<H: Handler> Driver<H> {
         self.scheduler.leave();
     }
 
-    /// WebSocket keep-alive pings and the close handshake's timeout; true
-    /// when the connection needs processing.
+    /// Applies one connection's timers; true when it needs processing.
+    fn check_timers(&self, c: &mut Connection<H::Session>, now: Instant) -> bool {
+        let timeouts = &self.config.timeouts;
+        let sending = c.unsent() > 0;
+        if c.timers
+            .send
+            .stalled(sending, c.bytes_written, now, timeouts.send)
+        {
+            // The peer takes none of our output: nothing more can be done
+            // for it, and a waiting `send()` learns it from the close.
+            c.lifecycle = Lifecycle::Closed;
+            return true;
+        }
+        match c.lifecycle {
+            Lifecycle::Open => {}
+            Lifecycle::Closing => {
+                if waited(&mut c.timers.closing, now) >= CLOSING_TIMEOUT {
+                    c.lifecycle = Lifecycle::Closed;
+                }
+                return true;
+            }
+            Lifecycle::Lingering => {
+                if waited(&mut c.timers.linger, now) >= LINGER {
+                    c.lifecycle = Lifecycle::Closed;
+                    return true;
+                }
+                return false;
+            }
+            Lifecycle::Closed => return true,
+        }
+        match &c.protocol {
+            Protocol::Http(_) => self.http_timers(c, now),
+            Protocol::WebSocket(_) => self.ws_timers(c, now),
+        }
+    }
+
+    /// Keep-alive, request-header and request-body timeouts.
+    fn http_timers(&self, c: &mut Connection<H::Session>, now: Instant) -> bool {
+        let timeouts = &self.config.timeouts;
+        let body_buffered = H::body_buffered(&c.session);
+        let Protocol::Http(http) = &c.protocol else {
+            return false;
+        };
+        let waiting_for_head = http.waiting_for_request() && c.unsent() == 0;
+        let head_started = http.buffered_input() > 0;
+        // The client owes body bytes only while we are ready to take them.
+        let reading_body = http.reading_body() && http.wants_read(body_buffered) && !c.eof;
+        let response_started = http.response_started();
+        if !waiting_for_head {
+            c.timers.waiting_for_request = None;
+        }
+        if c.timers
+            .body
+            .stalled(reading_body, c.bytes_read, now, timeouts.request_body)
+        {
+            if !response_started {
+                error_response(&BODY_TIMEOUT, c.out());
+            }
+            c.begin_closing();
+            return true;
+        }
+        if !waiting_for_head {
+            return false;
+        }
+        let waited = waited(&mut c.timers.waiting_for_request, now);
+        if !head_started {
+            if waited >= timeouts.keep_alive {
+                c.begin_closing();
+                return true;
+            }
+        } else if timeouts.request_header.is_some_and(|limit| waited >= limit) {
+            error_response(&HEADER_TIMEOUT, c.out());
+            c.begin_closing();
+            return true;
+        }
+        false
+    }
+
+    /// WebSocket keep-alive pings and the close handshake's timeout.
     fn ws_timers(&self, c: &mut Connection<H::Session>, now: Instant) -> bool {
         let ping_interval = self.config.ws_ping_interval;
         let ping_timeout = self.config.ws_ping_timeout;
-        let last_ping = c.ws_last_ping;
-        let unanswered = c.ws_ping_unanswered;
-        let (Some(ws), out) = c.ws_and_out() else {
+        let Some((ws, out, timers)) = c.ws_parts() else {
             return false;
         };
-        if ws.close_sent() {
-            return false;
-        }
-        let since_ping = last_ping.map(|t| now.duration_since(t));
-        if unanswered {
-            if let (Some(timeout), Some(elapsed)) = (ping_timeout, since_ping) {
-                if elapsed >= timeout {
-                    let _ = ws.send_close(WS_PING_TIMEOUT_CODE, "keepalive ping timeout", out);
-                    c.begin_closing();
-                    return true;
-                }
-            }
-            return false;
-        }
-        if let (Some(interval), Some(elapsed)) = (ping_interval, since_ping) {
-            if elapsed >= interval && ws.send_ping(b"", out).is_ok() {
-                c.ws_last_ping = Some(now);
-                c.ws_ping_unanswered = true;
+        if ws.conn.close_sent() {
+            // Our close frame is out; the peer has a while to answer.
+            if waited(&mut timers.close_handshake, now) >= WS_CLOSE_TIMEOUT {
+                c.lifecycle = Lifecycle::Closed;
                 return true;
             }
+            return false;
+        }
+        let since_ping = now.duration_since(ws.last_ping);
+        if ws.ping_unanswered {
+            if ping_timeout.is_some_and(|timeout| since_ping >= timeout) {
+                let _ = ws
+                    .conn
+                    .send_close(WS_PING_TIMEOUT_CODE, "keepalive ping timeout", out);
+                c.begin_closing();
+                return true;
+            }
+            return false;
+        }
+        if ping_interval.is_some_and(|interval| since_ping >= interval)
+            && ws.conn.send_ping(b"", out).is_ok()
+        {
+            ws.last_ping = now;
+            ws.ping_unanswered = true;
+            return true;
         }
         false
     }
@@ -560,14 +687,14 @@ impl<H: Handler> Driver<H> {
         self.scheduler.enter();
         for (key, conn) in self.conns.iter() {
             let mut c = conn.borrow_mut();
-            if let (Some(ws), out) = c.ws_and_out() {
-                let _ = ws.send_close(WS_GOING_AWAY_FOR_RESTART, "", out);
-                self.ready.push(key);
-                continue;
-            }
-            c.proto.close_after_response();
-            if c.lifecycle == Lifecycle::Open && c.proto.response_complete() && c.unsent() == 0 {
-                c.begin_closing();
+            let idle = c.lifecycle == Lifecycle::Open && c.unsent() == 0;
+            if let Some((ws, out, _)) = c.ws_parts() {
+                let _ = ws.conn.send_close(WS_GOING_AWAY_FOR_RESTART, "", out);
+            } else if let Protocol::Http(http) = &mut c.protocol {
+                http.close_after_response();
+                if idle && http.response_complete() {
+                    c.begin_closing();
+                }
             }
             self.ready.push(key);
         }

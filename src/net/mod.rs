@@ -7,8 +7,10 @@ mod connection;
 mod driver;
 mod listener;
 mod schedule;
+mod timers;
 
-pub use connection::{ConnRef, Connection, WRITE_HIGH_WATER};
+pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};
 pub use driver::{Driver, DriverConfig, Handler};
 pub use listener::Listener;
 pub use schedule::Scheduler;
+pub use timers::Timeouts;

@@ -14,6 +14,9 @@ pub struct Scheduler {
     /// before returning, so no wake-up is needed.
     in_callback: Cell<bool>,
     woken: Cell<bool>,
+    /// The connection the driver is processing: its output is flushed when
+    /// it settles, so asking for another visit would be wasted.
+    current: Cell<Option<Token>>,
 }
 
 impl Scheduler {
@@ -23,18 +26,36 @@ impl Scheduler {
             pending: RefCell::new(Vec::new()),
             in_callback: Cell::new(false),
             woken: Cell::new(false),
+            current: Cell::new(None),
         }
     }
 
     /// Asks the driver to look at this connection again soon.
     pub fn schedule(&self, token: Token) {
         self.pending.borrow_mut().push(token);
-        if !self.in_callback.get() && !self.woken.get() {
+        if !self.in_callback.get() {
+            self.wake();
+        }
+    }
+
+    /// Makes the driver's descriptor readable, so that the loop calls
+    /// `on_ready` again (once, however often this is called before).
+    pub(crate) fn wake(&self) {
+        if !self.woken.get() {
             // A failed wake only delays work until the next socket event or
             // tick, which also drain the queue; nothing is lost.
             let _ = self.waker.wake();
             self.woken.set(true);
         }
+    }
+
+    pub(crate) fn set_current(&self, token: Option<Token>) {
+        self.current.set(token);
+    }
+
+    /// Whether the driver is processing this connection right now.
+    pub(crate) fn is_current(&self, token: Token) -> bool {
+        self.current.get() == Some(token)
     }
 
     /// Whether the caller runs inside the driver's callback, where writes

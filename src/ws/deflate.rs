@@ -17,7 +17,7 @@
 //! - `client_max_window_bits[=N]`: accepted and never answered (§7.1.2.2
 //!   lets us omit it); our inflater decodes any window up to 32 KiB.
 
-use super::handshake::Extension;
+use super::extensions::Extension;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// The empty stored block that ends a sync flush, stripped from every

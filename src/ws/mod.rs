@@ -104,6 +104,7 @@
 
 mod conn;
 mod deflate;
+mod extensions;
 mod frame;
 mod handshake;
 #[cfg(test)]
@@ -111,10 +112,9 @@ mod tests;
 
 pub use conn::WsConn;
 pub use deflate::DeflateParams;
+pub use extensions::Extension;
 pub use frame::is_valid_close_code;
-pub use handshake::{
-    accept_key, check_upgrade, reject_response, AcceptWriter, Extension, Offer, Upgrade,
-};
+pub use handshake::{accept_key, check_upgrade, reject_response, AcceptWriter, Offer, Upgrade};
 
 use bytes::Bytes;
 

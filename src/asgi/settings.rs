@@ -1,0 +1,11 @@
+//! Server settings the bridge reads on every request, beside those the
+//! driver and the protocols take.
+
+/// The server's WebSocket settings (`--ws*` options).
+#[derive(Clone, Debug)]
+pub struct WsSettings {
+    pub enabled: bool,
+    pub max_size: usize,
+    pub max_queue: usize,
+    pub per_message_deflate: bool,
+}
