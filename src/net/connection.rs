@@ -43,7 +43,9 @@ pub(super) enum Lifecycle {
     Closed,
 }
 
-/// The one protocol a connection speaks.
+/// The one protocol a connection speaks. HTTP/1.1, which nearly every
+/// connection speaks, lives inline; the rarer WebSocket state is boxed.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Protocol {
     Http(ServerConn),
     WebSocket(Box<WebSocket>),

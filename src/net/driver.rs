@@ -166,6 +166,15 @@ impl<H: Handler> Driver<H> {
         self.conns.len()
     }
 
+    /// Each connection's unsent output, for tests of the bounds.
+    #[cfg(test)]
+    pub(super) fn connection_unsent(&self) -> Vec<usize> {
+        self.conns
+            .iter()
+            .map(|(_, c)| c.borrow().unsent())
+            .collect()
+    }
+
     /// Handles everything that is ready, without blocking.
     pub fn on_ready(&mut self) -> io::Result<()> {
         self.scheduler.enter();

@@ -7,6 +7,8 @@ mod connection;
 mod driver;
 mod listener;
 mod schedule;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};
