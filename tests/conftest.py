@@ -147,6 +147,10 @@ class Server:
                     return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
 
+    def fds(self):
+        """Number of descriptors the server process has open."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
     def signal(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)
 

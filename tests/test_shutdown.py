@@ -1,12 +1,16 @@
 """Graceful shutdown on SIGTERM, its timeout, and the keep-alive timeout."""
 
+import re
+import shutil
 import signal
 import socket
+import subprocess
+import threading
 import time
 
 import httpx
 
-from rawhttp import request
+from rawhttp import Closed, RawClient, request
 
 
 def wait_in_flight(srv, path, timeout=3.0):
@@ -92,3 +96,77 @@ def test_keep_alive_timer_restarts_per_request(make_server):
             time.sleep(0.6)
         c.send(request("GET", "/ident?i=last"))
         assert c.read_response().body == b"GET /ident?i=last"
+
+
+class KeepAliveClient(threading.Thread):
+    """Sends requests one after another on keep-alive connections, opening a
+    new one after `connection: close`, until a connection is refused.
+    Anything else that goes wrong after a request was sent is a failure."""
+
+    def __init__(self, srv):
+        super().__init__(daemon=True)
+        self.srv = srv
+        self.answered = 0
+        self.failures = []
+
+    def run(self):
+        client = None
+        while True:
+            if client is None:
+                try:
+                    client = RawClient(self.srv.host, self.srv.port, timeout=5)
+                except ConnectionRefusedError:
+                    return  # the listener is closed: the end of the run
+            try:
+                client.send(request("GET", "/hello"))
+                r = client.read_response()
+            except (OSError, Closed) as exc:
+                self.failures.append(repr(exc))
+                return
+            if r.status != 200:
+                self.failures.append(f"status {r.status}")
+            self.answered += 1
+            if r.has_token("connection", "close"):
+                client.assert_closed()
+                client.close()
+                client = None
+
+
+def test_sigterm_under_load_fails_no_request(make_server):
+    """wrk and a few exact clients keep connections busy; SIGTERM in the
+    middle. Every request that was sent is answered (the last ones with
+    `connection: close`); only connections opened after the listener closed
+    are refused. wrk reports a refused (non-blocking) connect as a write
+    error, so its read and timeout errors must be zero, and the exact
+    clients tell a refusal from a failure."""
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is missing (.ci/run installs it: apt-get install wrk)"
+    srv = make_server("testapp:app", "--no-access-log")
+    load = subprocess.Popen(
+        [wrk, "-t1", "-c16", "-d4s", "--timeout", "5s", f"{srv.url}/hello"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    clients = [KeepAliveClient(srv) for _ in range(4)]
+    try:
+        for client in clients:
+            client.start()
+        time.sleep(1.5)
+        srv.signal(signal.SIGTERM)
+        assert srv.wait(timeout=10) == 0
+        report, _ = load.communicate(timeout=15)
+    finally:
+        load.kill()
+    for client in clients:
+        client.join(10)
+        assert not client.is_alive()
+        assert client.failures == []
+        assert client.answered > 10
+    requests = int(re.search(r"(\d+) requests in", report).group(1))
+    assert requests > 1000, report
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report)
+    if errors:
+        _, read, _, timeout = map(int, errors.groups())
+        assert (read, timeout) == (0, 0), report
+    assert "Non-2xx" not in report, report

@@ -39,6 +39,9 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How long a closing connection may take to flush its last output, even
 /// with the send timeout disabled.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection answered just before a graceful shutdown is kept
+/// open for its client's next request (answered with `connection: close`).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long we wait for the peer's answer to our WebSocket close frame.
 const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code sent to WebSocket peers when the server shuts down.
@@ -631,8 +634,12 @@ impl<H: Handler> Driver<H> {
             return false;
         }
         let waited = waited(&mut c.timers.waiting_for_request, now);
+        let keep_alive = match self.shutting_down {
+            true => timeouts.keep_alive.min(SHUTDOWN_GRACE),
+            false => timeouts.keep_alive,
+        };
         if !head_started {
-            if waited >= timeouts.keep_alive {
+            if waited >= keep_alive {
                 c.begin_closing();
                 return true;
             }
@@ -680,29 +687,47 @@ impl<H: Handler> Driver<H> {
         false
     }
 
-    /// Stops accepting: the listeners are closed (the front keeps its own
-    /// descriptors until it closes them).
+    /// Stops accepting: connections already waiting in the kernel's queue
+    /// are taken (they would be reset otherwise), then the listeners are
+    /// closed (the front keeps its own descriptors until it closes them).
     pub fn stop_accepting(&mut self) {
+        for index in 0..self.listeners.len() {
+            self.accept_all(index);
+        }
         for listener in self.listeners.iter_mut() {
             let _ = self.poll.registry().deregister(listener.source());
         }
         self.listeners.clear();
     }
 
-    /// Graceful shutdown: idle connections close now, busy ones after their
-    /// current response.
+    /// Graceful shutdown. A busy connection closes after its current
+    /// response. An idle one that a tick already saw idle closes now. One
+    /// that has just been answered may have its client's next request on
+    /// the way: closing it now would fail that request, so it stays open
+    /// for `SHUTDOWN_GRACE`, and a request that arrives meanwhile is
+    /// answered with `connection: close`.
     pub fn shutdown(&mut self) {
         self.shutting_down = true;
         self.scheduler.enter();
+        let now = Instant::now();
         for (key, conn) in self.conns.iter() {
             let mut c = conn.borrow_mut();
-            let idle = c.lifecycle == Lifecycle::Open && c.unsent() == 0;
+            let open = c.lifecycle == Lifecycle::Open;
+            let flushed = c.unsent() == 0;
+            let quiet = !c.readable;
             if let Some((ws, out, _)) = c.ws_parts() {
                 let _ = ws.conn.send_close(WS_GOING_AWAY_FOR_RESTART, "", out);
             } else if let Protocol::Http(http) = &mut c.protocol {
-                http.close_after_response();
-                if idle && http.response_complete() {
-                    c.begin_closing();
+                let idle = open && flushed && http.waiting_for_request();
+                if !idle {
+                    http.close_after_response();
+                } else if quiet
+                    && http.buffered_input() == 0
+                    && c.timers.waiting_for_request.is_some()
+                {
+                    c.lifecycle = Lifecycle::Closed;
+                } else {
+                    c.timers.waiting_for_request.get_or_insert(now);
                 }
             }
             self.ready.push(key);

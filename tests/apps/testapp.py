@@ -254,6 +254,19 @@ async def stream_big(scope, receive, send):
     await send({"type": "http.response.body", "body": b""})
 
 
+@route("/stream-forever")
+async def stream_forever(scope, receive, send):
+    """Streams 64 KiB pieces until send() fails; records how it failed."""
+    tag = query(scope).get("tag", "x")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        for i in range(1 << 40):
+            await send({"type": "http.response.body", "body": big_chunk(i), "more_body": True})
+    except Exception as exc:
+        side_write(f"stream-forever-{tag}", json.dumps({"type": type(exc).__name__, "oserror": isinstance(exc, OSError)}))
+        raise
+
+
 # ---------------------------------------------------------------- receive()
 
 
