@@ -6,6 +6,8 @@ pub mod asgi;
 #[cfg(test)]
 mod fuzzing;
 pub mod http1;
+#[cfg(test)]
+mod module_graph;
 pub mod net;
 pub mod ws;
 

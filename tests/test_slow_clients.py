@@ -126,6 +126,7 @@ def test_zero_disables_the_timeouts(make_server):
 
 def test_requests_beyond_the_concurrency_limit_get_503(make_server):
     srv = make_server("testapp:app", "--limit-concurrency", "2")
+    baseline = srv.fds()
     with srv.client(timeout=5) as first, srv.client(timeout=5) as second:
         first.send(request("GET", "/sleep?s=1.5"))
         second.send(request("GET", "/sleep?s=1.5"))
@@ -145,6 +146,15 @@ def test_requests_beyond_the_concurrency_limit_get_503(make_server):
     calls = httpx.get(f"{srv.url}/calls").json()
     assert "/hello" not in calls and "/ws" not in calls
     assert httpx.get(f"{srv.url}/hello").status_code == 200
+    # A crowd beyond the limit is refused and leaves nothing behind.
+    crowd = [socket.create_connection((srv.host, srv.port)) for _ in range(50)]
+    for sock in crowd:
+        sock.sendall(request("GET", "/hello"))
+    answers = [sock.recv(64) for sock in crowd]
+    assert sum(a.startswith(b"HTTP/1.1 503") for a in answers) >= 48
+    for sock in crowd:
+        sock.close()
+    wait_for(lambda: srv.fds() <= baseline, what="the descriptors to be released")
 
 
 @pytest.mark.parametrize(

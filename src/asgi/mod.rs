@@ -34,3 +34,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+#[test]
+fn modules_import_each_other_without_cycles() {
+    crate::module_graph::assert_acyclic(&[
+        ("awaitable", include_str!("awaitable.rs")),
+        ("context", include_str!("context.rs")),
+        ("errors", include_str!("errors.rs")),
+        ("finish", include_str!("finish.rs")),
+        ("handler", include_str!("handler.rs")),
+        ("message", include_str!("message.rs")),
+        ("receive", include_str!("receive.rs")),
+        ("response", include_str!("response.rs")),
+        ("runner", include_str!("runner.rs")),
+        ("scope", include_str!("scope.rs")),
+        ("send", include_str!("send.rs")),
+        ("server", include_str!("server.rs")),
+        ("session", include_str!("session.rs")),
+        ("settings", include_str!("settings.rs")),
+        ("websocket", include_str!("websocket.rs")),
+        ("ws_session", include_str!("ws_session.rs")),
+    ]);
+}

@@ -232,3 +232,21 @@ pub struct ResponseDefaults {
     /// Extra headers added to every response (`--header NAME:VALUE`), lower-case names.
     pub extra: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+#[cfg(test)]
+#[test]
+fn modules_import_each_other_without_cycles() {
+    crate::module_graph::assert_acyclic(&[
+        ("body", include_str!("body.rs")),
+        ("conn", include_str!("conn.rs")),
+        ("date", include_str!("date.rs")),
+        ("framing", include_str!("framing.rs")),
+        ("parse", include_str!("parse.rs")),
+        ("path", include_str!("path.rs")),
+        ("response", include_str!("response.rs")),
+        ("scan", include_str!("scan.rs")),
+        ("status", include_str!("status.rs")),
+        ("syntax", include_str!("syntax.rs")),
+        ("target", include_str!("target.rs")),
+    ]);
+}

@@ -16,3 +16,15 @@ pub use driver::{Driver, DriverConfig, Handler};
 pub use listener::Listener;
 pub use schedule::Scheduler;
 pub use timers::Timeouts;
+
+#[cfg(test)]
+#[test]
+fn modules_import_each_other_without_cycles() {
+    crate::module_graph::assert_acyclic(&[
+        ("connection", include_str!("connection.rs")),
+        ("driver", include_str!("driver.rs")),
+        ("listener", include_str!("listener.rs")),
+        ("schedule", include_str!("schedule.rs")),
+        ("timers", include_str!("timers.rs")),
+    ]);
+}

@@ -175,3 +175,15 @@ pub enum WsEvent {
     /// The connection is over (after `Close` or `Error`); returned forever.
     Closed,
 }
+
+#[cfg(test)]
+#[test]
+fn modules_import_each_other_without_cycles() {
+    crate::module_graph::assert_acyclic(&[
+        ("conn", include_str!("conn.rs")),
+        ("deflate", include_str!("deflate.rs")),
+        ("extensions", include_str!("extensions.rs")),
+        ("frame", include_str!("frame.rs")),
+        ("handshake", include_str!("handshake.rs")),
+    ]);
+}
