@@ -147,7 +147,7 @@ def test_requests_beyond_the_concurrency_limit_get_503(make_server):
     assert "/hello" not in calls and "/ws" not in calls
     assert httpx.get(f"{srv.url}/hello").status_code == 200
     # A crowd beyond the limit is refused and leaves nothing behind.
-    crowd = [socket.create_connection((srv.host, srv.port)) for _ in range(50)]
+    crowd = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(50)]
     for sock in crowd:
         sock.sendall(request("GET", "/hello"))
     answers = [sock.recv(64) for sock in crowd]

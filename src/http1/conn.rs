@@ -327,8 +327,15 @@ impl ServerConn {
     }
 
     /// Between exchanges: the next thing the peer owes is a request head.
+    /// An exchange answered and read to its end counts, even before
+    /// `next_event` has moved past it (as when the response completed
+    /// outside the driver's pass).
     pub fn waiting_for_request(&self) -> bool {
-        !self.closed && self.exchange.is_none()
+        !self.closed
+            && self
+                .exchange
+                .as_ref()
+                .is_none_or(|ex| self.response.is_done() && ex.body.is_done())
     }
 
     /// The current request's body is still arriving (to be delivered, or
