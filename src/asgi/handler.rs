@@ -4,7 +4,7 @@
 use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
 use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
-use super::runner::{finish_request, AppRunner};
+use super::runner::{awaitable_steps, finish_request, AppRunner};
 use super::scope::address_tuple;
 use super::send::Send;
 use super::session::HttpSession;
@@ -84,7 +84,7 @@ impl AsgiHandler {
             let send = Py::new(py, Send::new(ctx.clone(), conn.clone(), seq))?;
             ctx.app.bind(py).call1((scope, receive, send))
         };
-        let coro = match called {
+        let coro = match called.and_then(awaitable_steps) {
             Ok(coro) => coro,
             Err(err) => {
                 finish_request(py, ctx, conn, seq, Err(err));
