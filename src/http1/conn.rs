@@ -72,8 +72,9 @@ impl<'c> HeadWriter<'c> {
         self.conn.response.header(name, value)
     }
 
-    /// Ends the head: adds date/server/extra/connection/framing headers,
-    /// writes everything to `out` and arms the body encoder.
+    /// Ends the head: writes the status line, the server's defaults
+    /// (date/server/extra), the application's fields, then connection and
+    /// framing fields to `out`, and arms the body encoder.
     pub fn finish(
         self,
         defaults: &ResponseDefaults,

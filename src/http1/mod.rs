@@ -52,13 +52,15 @@
 //!   "Incomplete request"; inside the body of an unanswered request → 400
 //!   "Incomplete request body"; after the response → `Close`. A request
 //!   fully received before a half-close is still answered.
-//! - Responses: the app's `connection` field is interpreted, not copied
-//!   (`close` closes; we write the one Connection field); `transfer-encoding`
-//!   from the app may only be `chunked` (we frame it, once); a
-//!   `content-length` in a 204 is dropped (RFC 9110 §8.6); a short body is a
-//!   SendError and the connection closes; a final response sent while a
-//!   100-continue body is still unread (and 100 was not sent) says
-//!   `connection: close`.
+//! - Responses: the server's default fields ([`ResponseDefaults`]) come
+//!   right after the status line, before the app's (uvicorn's order), and
+//!   an app's own `date` or `server` replaces the default one. The app's
+//!   `connection` field is interpreted, not copied (`close` closes; we
+//!   write the one Connection field); `transfer-encoding` from the app may
+//!   only be `chunked` (we frame it, once); a `content-length` in a 204 is
+//!   dropped (RFC 9110 §8.6); a short body is a SendError and the
+//!   connection closes; a final response sent while a 100-continue body is
+//!   still unread (and 100 was not sent) says `connection: close`.
 
 mod body;
 mod conn;
@@ -220,13 +222,51 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendError(pub String);
 
-/// Server-wide response settings.
+/// Server-wide response settings. They are written right after the status
+/// line, before the application's fields (uvicorn's order): `date`,
+/// `server`, then `extra` in the order given.
 #[derive(Clone, Debug, Default)]
 pub struct ResponseDefaults {
-    /// Value of the `server` header, unless the application sends its own.
+    /// Value of the built-in `server` header, unless the application sends its own.
     pub server: Option<Vec<u8>>,
     /// Whether to add a `date` header (unless the application sends its own).
     pub date: bool,
-    /// Extra headers added to every response (`--header NAME:VALUE`), lower-case names.
+    /// Extra headers added to every response (`--header NAME:VALUE`),
+    /// lower-case names. An extra `server` or `date` is left out when the
+    /// application sends its own, like the built-in one.
     pub extra: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ResponseDefaults {
+    /// The defaults as configured: the built-in `server` value (`None` when
+    /// turned off), whether to send `date`, and the extra headers. An extra
+    /// `server` or `date` replaces the built-in one instead of adding a
+    /// second field (as uvicorn's `--header` does).
+    pub fn new(server: Option<Vec<u8>>, date: bool, extra: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        let configured = |name: &[u8]| extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        ResponseDefaults {
+            server: server.filter(|_| !configured(b"server")),
+            date: date && !configured(b"date"),
+            extra,
+        }
+    }
+
+    /// Appends the default fields to a response head whose application
+    /// fields did (`app_date`, `app_server`) or did not name `date` and
+    /// `server`; those the application sent itself are left out.
+    pub(crate) fn write(&self, app_date: bool, app_server: bool, date: &[u8], out: &mut Vec<u8>) {
+        if self.date && !app_date {
+            syntax::push_field(out, b"date", date);
+        }
+        if let (Some(server), false) = (&self.server, app_server) {
+            syntax::push_field(out, b"server", server);
+        }
+        for (name, value) in &self.extra {
+            let replaced = (app_date && name.eq_ignore_ascii_case(b"date"))
+                || (app_server && name.eq_ignore_ascii_case(b"server"));
+            if !replaced {
+                syntax::push_field(out, name, value);
+            }
+        }
+    }
 }

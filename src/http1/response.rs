@@ -50,6 +50,9 @@ pub(crate) struct ResponseEncoder {
     /// The application sent `connection: close`, or the body came out
     /// shorter than its Content-Length.
     close: bool,
+    /// Where the status line ends in `head`: the server's default fields
+    /// go there, before the application's.
+    fields_start: usize,
 }
 
 impl ResponseEncoder {
@@ -63,6 +66,7 @@ impl ResponseEncoder {
             has_date: false,
             has_server: false,
             close: false,
+            fields_start: 0,
         }
     }
 
@@ -107,6 +111,7 @@ impl ResponseEncoder {
         self.state = State::Head;
         self.status = status;
         write_status_line(status, &mut self.head);
+        self.fields_start = self.head.len();
         Ok(())
     }
 
@@ -184,15 +189,6 @@ impl ResponseEncoder {
         if self.state != State::Head {
             return Err(SendError("Response already started".into()));
         }
-        if defaults.date && !self.has_date {
-            push_field(&mut self.head, b"date", date);
-        }
-        if let (Some(server), false) = (&defaults.server, self.has_server) {
-            push_field(&mut self.head, b"server", server);
-        }
-        for (name, value) in &defaults.extra {
-            push_field(&mut self.head, name, value);
-        }
         let mut closing = request.closing || self.close;
         let no_body = request.is_head || self.status == 204 || self.status == 304;
         let encoder = match (no_body, self.content_length) {
@@ -213,7 +209,10 @@ impl ResponseEncoder {
             push_field(&mut self.head, b"connection", b"keep-alive");
         }
         self.head.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.head);
+        let (status_line, fields) = self.head.split_at(self.fields_start);
+        out.extend_from_slice(status_line);
+        defaults.write(self.has_date, self.has_server, date, out);
+        out.extend_from_slice(fields);
         self.state = State::Body(encoder);
         Ok(closing)
     }

@@ -212,6 +212,11 @@ async def close(scope, receive, send):
     await respond(send, 200, b"closing", headers=[(b"connection", b"close")])
 
 
+@route("/own-server-header")
+async def own_server_header(scope, receive, send):
+    await respond(send, 200, b"mine", headers=[(b"server", b"the-app")])
+
+
 @route("/no-read")
 async def no_read(scope, receive, send):
     """Answers after a pause without ever calling receive()."""

@@ -630,6 +630,7 @@ fn defaults_and_app_overrides() {
         extra: vec![(b"x-extra".to_vec(), b"1".to_vec())],
     };
     let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    // The defaults first, then the application's fields (uvicorn's order).
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     let mut out = Vec::new();
     let mut w = c.start_response(200).unwrap();
@@ -637,7 +638,7 @@ fn defaults_and_app_overrides() {
     w.finish(&defaults, date, &mut out).unwrap();
     assert_eq!(
         out,
-        &b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nserver: pyre\r\nx-extra: 1\r\n\r\n"[..]
+        &b"HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nserver: pyre\r\nx-extra: 1\r\nContent-Length: 0\r\n\r\n"[..]
     );
 
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -650,8 +651,55 @@ fn defaults_and_app_overrides() {
     w.finish(&defaults, date, &mut out).unwrap();
     assert_eq!(
         out,
-        &b"HTTP/1.1 200 OK\r\nServer: app\r\nDATE: yesterday\r\ncontent-length: 0\r\nx-extra: 1\r\n\r\n"[..]
+        &b"HTTP/1.1 200 OK\r\nx-extra: 1\r\nServer: app\r\nDATE: yesterday\r\ncontent-length: 0\r\n\r\n"[..]
     );
+}
+
+/// `--header server: X` (or `date`) replaces the built-in field rather than
+/// adding a second one; the application's own still wins over it.
+#[test]
+fn extra_server_and_date_replace_the_builtin_ones() {
+    let defaults = ResponseDefaults::new(
+        Some(b"pyre".to_vec()),
+        true,
+        vec![
+            (b"server".to_vec(), b"custom".to_vec()),
+            (b"x-extra".to_vec(), b"1".to_vec()),
+            (b"date".to_vec(), b"fixed".to_vec()),
+        ],
+    );
+    assert_eq!((defaults.server.as_deref(), defaults.date), (None, false));
+    let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let mut out = Vec::new();
+    let mut w = c.start_response(200).unwrap();
+    w.header(b"content-length", b"0").unwrap();
+    w.finish(&defaults, date, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nserver: custom\r\nx-extra: 1\r\ndate: fixed\r\ncontent-length: 0\r\n\r\n"
+    );
+
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let mut out = Vec::new();
+    let mut w = c.start_response(200).unwrap();
+    w.header(b"server", b"app").unwrap();
+    w.header(b"content-length", b"0").unwrap();
+    w.finish(&defaults, date, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nx-extra: 1\r\ndate: fixed\r\nserver: app\r\ncontent-length: 0\r\n\r\n"
+    );
+
+    // Without such extras the built-in fields stay, and so does turning
+    // them off.
+    let plain = ResponseDefaults::new(Some(b"pyre".to_vec()), true, vec![]);
+    assert_eq!(
+        (plain.server.as_deref(), plain.date),
+        (Some(&b"pyre"[..]), true)
+    );
+    let off = ResponseDefaults::new(None, false, vec![(b"x".to_vec(), b"1".to_vec())]);
+    assert_eq!((off.server.as_deref(), off.date), (None, false));
 }
 
 #[test]
