@@ -254,8 +254,9 @@ impl ServerConn {
 
     /// Starts the response to the current request. Fails (SendError) if one
     /// started already, no request is in progress, or `status` is not in
-    /// 200..=999: ASGI has no message for interim 1xx responses, and a 1xx
-    /// sent as the final response would leave the client waiting.
+    /// 200..=599: RFC 9110 §15 has no status above 599, ASGI has no message
+    /// for interim 1xx responses, and a 1xx sent as the final response would
+    /// leave the client waiting.
     /// The returned writer takes the fields.
     pub fn start_response(&mut self, status: u16) -> Result<HeadWriter<'_>, SendError> {
         if self.exchange.is_none() {

@@ -52,9 +52,10 @@
 //!   "Incomplete request"; inside the body of an unanswered request → 400
 //!   "Incomplete request body"; after the response → `Close`. A request
 //!   fully received before a half-close is still answered.
-//! - Responses: the server's default fields ([`ResponseDefaults`]) come
-//!   right after the status line, before the app's (uvicorn's order), and
-//!   an app's own `date` or `server` replaces the default one. The app's
+//! - Responses: statuses 200–599 only (RFC 9110 §15; ASGI has no interim
+//!   1xx); the server's default fields ([`ResponseDefaults`]) come right
+//!   after the status line, before the app's (uvicorn's order), and an
+//!   app's own `date` or `server` replaces the default one. The app's
 //!   `connection` field is interpreted, not copied (`close` closes; we
 //!   write the one Connection field); `transfer-encoding` from the app may
 //!   only be `chunked` (we frame it, once); a `content-length` in a 204 is
@@ -79,7 +80,7 @@ mod tests;
 pub use conn::{HeadWriter, ServerConn};
 pub use date::http_date;
 pub use path::decode_path;
-pub use response::error_response;
+pub use response::{error_response, FINAL_STATUSES};
 
 use bytes::Bytes;
 use std::ops::Range;

@@ -6,6 +6,11 @@ use super::status::{push_decimal, push_hex, write_status_line};
 use super::syntax::{check_response_field, list_elements, parse_decimal, push_field};
 use super::{ProtocolError, ResponseDefaults, SendError, Version};
 
+/// Statuses an application may send (RFC 9110 §15: three digits, 100–599).
+/// 1xx are refused too: ASGI has no interim responses, and a 1xx sent as the
+/// final one would leave the client waiting for another.
+pub const FINAL_STATUSES: std::ops::RangeInclusive<u16> = 200..=599;
+
 /// How body bytes go on the wire once the head is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyEncoder {
@@ -95,9 +100,9 @@ impl ResponseEncoder {
     }
 
     pub fn start(&mut self, status: u16) -> Result<(), SendError> {
-        if !(200..=999).contains(&status) {
+        if !FINAL_STATUSES.contains(&status) {
             return Err(SendError(format!(
-                "Invalid response status {status}: must be in 200..=999"
+                "Invalid response status {status}: must be from 200 to 599"
             )));
         }
         match self.state {

@@ -307,6 +307,9 @@ BAD_SENDS = {
     "type-not-str": [{"type": b"http.response.start", "status": 200}],
     "status-informational": [{"type": "http.response.start", "status": 101, "headers": []}],
     "status-out-of-range": [{"type": "http.response.start", "status": 1000, "headers": []}],
+    "status-600": [{"type": "http.response.start", "status": 600, "headers": []}],
+    "status-999": [{"type": "http.response.start", "status": 999, "headers": []}],
+    "status-below-100": [{"type": "http.response.start", "status": 99, "headers": []}],
     "trailers-unsupported": [{"type": "http.response.start", "status": 200, "trailers": True}],
     "header-name-space": [{"type": "http.response.start", "status": 200, "headers": [(b"x a", b"b")]}],
     "more-body-not-bool": [

@@ -747,7 +747,7 @@ fn send_errors() {
     );
 
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    for status in [0, 100, 101, 199, 1000] {
+    for status in [0, 99, 100, 101, 199, 600, 999, 1000, u16::MAX] {
         assert!(c.start_response(status).is_err(), "{status}");
     }
     assert!(
@@ -782,6 +782,34 @@ fn send_errors() {
     );
     assert!(c.will_close() && c.response_complete());
     assert!(matches!(c.next_event(), Event::Close));
+}
+
+/// RFC 9110 §15: a status code is 100–599, and a 1xx is not a final
+/// response; anything else in `http.response.start` is the app's error.
+#[test]
+fn start_response_takes_final_statuses_only() {
+    for status in [200, 204, 404, 599] {
+        let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        let out = respond(&mut c, status, &[("content-length", "0")], b"");
+        assert!(
+            out.starts_with(format!("HTTP/1.1 {status} ").as_bytes()),
+            "{status}"
+        );
+    }
+    for status in [600, 700, 999, 100, 199] {
+        let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        let Err(err) = c.start_response(status) else {
+            panic!("{status} accepted");
+        };
+        assert_eq!(
+            err.0,
+            format!("Invalid response status {status}: must be from 200 to 599")
+        );
+        assert!(!c.response_started());
+        // The refusal leaves the exchange open for the 500 that follows.
+        let out = respond(&mut c, 500, &[("content-length", "0")], b"");
+        assert!(out.starts_with(b"HTTP/1.1 500 "));
+    }
 }
 
 #[test]
