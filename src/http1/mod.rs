@@ -28,8 +28,13 @@
 //! - Up to 8 empty lines before a request line are skipped (RFC 9112 §2.2).
 //! - Request target: origin-form; absolute-form `http(s)://` (scheme and
 //!   authority dropped, Host still required); `*` only with OPTIONS; CONNECT
-//!   and authority-form are 400 (not a proxy); a `#` fragment is 400. Raw
-//!   bytes above 0x7F in the target are tolerated (clients send UTF-8 paths).
+//!   and authority-form are 400 (not a proxy); a `#` fragment is 400. The
+//!   target is visible ASCII (RFC 9112 §3.2, RFC 3986 §2): raw bytes above
+//!   0x7F (an unencoded UTF-8 path) are 400 "Non-ASCII byte in request
+//!   target", as in uvicorn and daphne. (This was tolerated before, for
+//!   clients that send raw UTF-8; but such a target is not a URI, and the
+//!   application would see bytes no percent-encoding produced.) obs-text in
+//!   field values stays accepted (RFC 9110 §5.5).
 //! - Versions: `HTTP/1.0`, `HTTP/1.1`; `HTTP/1.x` (x > 1) is treated as 1.1
 //!   (RFC 9110 §2.5); any other well-formed `HTTP/d.d` is 505; anything else
 //!   is 400.

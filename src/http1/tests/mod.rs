@@ -111,6 +111,9 @@ fn rejections() {
         (b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 400, "CONNECT is not supported"),
         (b"GET h:443 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Invalid request target"),
         (b"GET /#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Fragment in request target"),
+        (b"GET /\xc3\xa4\xc3\xb6\xc3\xbc HTTP/1.0\r\n\r\n", 400, "Non-ASCII byte in request target"),
+        (b"GET /?q=\xc3\xa4 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Non-ASCII byte in request target"),
+        (b"GET http://h/\xff HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Non-ASCII byte in request target"),
         (b"GET / HTTP/1.1\nHost: h\r\n\r\n", 400, "Bare LF in request head"),
         // field lines
         (b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n c\r\n\r\n", 400, "Obsolete line folding in header"),
@@ -162,6 +165,21 @@ fn rejections() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+/// Raw bytes above 0x7F are refused in the request target (above) but
+/// stay allowed as obs-text in field values (RFC 9110 §5.5).
+#[test]
+fn obs_text_in_field_values_is_kept() {
+    let mut c = conn();
+    c.recv_buf()
+        .extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xc3\xa9\r\n\r\n");
+    let Event::Request(head) = c.next_event() else {
+        panic!()
+    };
+    assert!(head
+        .headers()
+        .any(|(n, v)| n == b"x-name" && v == b"caf\xc3\xa9"));
 }
 
 #[test]
