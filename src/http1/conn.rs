@@ -317,8 +317,14 @@ impl ServerConn {
         self.shutdown = true;
     }
 
-    /// No request in progress and no partial request buffered.
+    /// Nothing in flight either way: no request in progress (none, or the
+    /// last one answered and read to its end, even if `next_event` has not
+    /// moved past it yet) and no byte of a next request buffered.
     pub fn is_idle(&self) -> bool {
-        self.exchange.is_none() && self.recv.is_empty()
+        let exchange_over = self
+            .exchange
+            .as_ref()
+            .is_none_or(|ex| self.response.is_done() && ex.body.is_done());
+        exchange_over && self.recv.is_empty()
     }
 }

@@ -555,6 +555,13 @@ impl<H: Handler> Driver<H> {
 
     /// Graceful shutdown: idle connections close now, busy ones after their
     /// current response.
+    ///
+    /// An idle connection (its last exchange over, nothing of a next request
+    /// read or readable, no unsent output) is closed at once: with nothing
+    /// in flight there is no response for a lingering close to protect, and
+    /// an idle keep-alive client may never send the FIN that lingering waits
+    /// for. Connections that close after a response go on lingering, since
+    /// their client may still be sending.
     pub fn shutdown(&mut self) {
         self.shutting_down = true;
         self.scheduler.enter();
@@ -568,6 +575,9 @@ impl<H: Handler> Driver<H> {
             c.proto.close_after_response();
             if c.lifecycle == Lifecycle::Open && c.proto.response_complete() && c.unsent() == 0 {
                 c.begin_closing();
+                if c.proto.is_idle() && !c.readable {
+                    c.lifecycle = Lifecycle::Closed;
+                }
             }
             self.ready.push(key);
         }

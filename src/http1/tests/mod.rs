@@ -451,6 +451,28 @@ GET /3 HTTP/1.1\r\nHost: h\r\n\r\n";
     }
 }
 
+/// Idle means nothing in flight either way: the last exchange answered and
+/// its request read to the end (even before `next_event` moved past it, as
+/// when the response completes outside the driver's pass), nothing of a
+/// next request buffered. Graceful shutdown closes idle connections at once.
+#[test]
+fn idle_once_the_exchange_is_over() {
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(matches!(c.next_event(), Event::EndOfBody));
+    assert!(!c.is_idle(), "awaiting the response");
+    respond(&mut c, 200, &[("content-length", "0")], b"");
+    assert!(c.is_idle(), "answered and read to its end");
+    c.recv_buf().extend_from_slice(b"GET /2");
+    assert!(!c.is_idle(), "part of the next request is buffered");
+
+    let mut c = ready(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe");
+    respond(&mut c, 200, &[("content-length", "0")], b"");
+    assert!(!c.is_idle(), "the rest of the body may still arrive");
+    c.recv_buf().extend_from_slice(b"llo");
+    assert!(matches!(c.next_event(), Event::NeedData));
+    assert!(c.is_idle());
+}
+
 #[test]
 fn body_error_while_discarding_is_still_an_error() {
     let input = b"POST /1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
