@@ -30,7 +30,7 @@ from rawhttp import RawClient
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "tests" / "apps"
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # generous: parallel workers on a loaded 2-core machine import slowly
 STOP_TIMEOUT = 10.0
 
 

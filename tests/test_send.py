@@ -22,6 +22,21 @@ def test_invalid_message_raises_in_app(server, kind):
     assert seen != "no-exception", f"send() accepted an invalid {kind} message"
 
 
+@pytest.mark.parametrize("code", [600, 999])
+def test_status_above_599_is_500_and_logged_once(make_server, code):
+    """RFC 9110 §15: a status is three digits from 100 to 599 (1xx is not final)."""
+    srv = make_server("testapp:app", "--no-access-log")
+    with srv.client() as c:
+        c.send(request("GET", f"/status?code={code}"))
+        r = c.read_response()
+        assert r.status == 500, r
+        assert r.body == b"Internal Server Error"
+    srv.stop()
+    log = srv.stderr_text()
+    assert log.count("Traceback") == 1, log
+    assert f"Invalid response status {code}" in log, log
+
+
 def test_header_injection_never_reaches_the_wire(server):
     with server.client() as c:
         c.send(request("GET", "/crlf-header"))

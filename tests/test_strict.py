@@ -155,3 +155,25 @@ def test_two_host_headers(server):
 
 def test_garbage_request_line(server):
     assert_rejected(server, lambda t: f"GET {t}\r\nHost: t\r\n\r\n".encode(), 400)
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        pytest.param("/äöü".encode(), id="utf8-path"),
+        pytest.param("?q=äöü".encode(), id="utf8-query"),
+        pytest.param(b"/\xff", id="latin1-byte"),
+    ],
+)
+def test_raw_non_ascii_in_request_target(server, suffix):
+    """RFC 9112 §3.2 and RFC 3986: a request-target is ASCII; other
+    characters travel percent-encoded. The HTTP/1.0 line mirrors the issue."""
+    r = assert_rejected(server, lambda t: f"GET {t}".encode() + suffix + b" HTTP/1.0\r\n\r\n", 400)
+    assert r.body == b"Non-ASCII byte in request target\n", r
+
+
+def test_non_ascii_header_value_is_accepted(server):
+    """obs-text in a field value stays allowed (RFC 9110 §5.5)."""
+    with server.client() as c:
+        c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Name: caf\xc3\xa9\r\n\r\n")
+        assert c.read_response().status == 200

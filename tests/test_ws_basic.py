@@ -133,6 +133,19 @@ def test_http_response_extension_before_accept(wss):
     assert response.body == b"you shall not pass"
 
 
+@pytest.mark.parametrize("status", [600, 999])
+def test_http_response_extension_status_above_599_is_500(make_server, status):
+    """RFC 9110 §15: a status is three digits from 100 to 599; 1xx is not final."""
+    srv = make_server("ws_app:app", "--lifespan", "off", "--no-access-log")
+    with pytest.raises(InvalidStatus) as info:
+        connect(ws_url(srv, f"/deny?status={status}"), open_timeout=5)
+    assert info.value.response.status_code == 500
+    srv.stop()
+    log = srv.stderr_text()
+    assert log.count("Traceback") == 1, log
+    assert f"Invalid response status {status}" in log, log
+
+
 def test_server_initiated_close(wss):
     with connect(ws_url(wss, "/server-close?code=4321&reason=bye%20now&tag=sc")) as ws:
         assert ws.recv(timeout=5) == "before close"

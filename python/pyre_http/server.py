@@ -183,6 +183,9 @@ class Server:
         deadline = None if timeout is None else loop.time() + timeout
         said_connections = said_tasks = False
         while True:
+            # The core's timers at the poll's pace: the short waits of a
+            # shutdown (the grace for a just-answered connection) end on time.
+            core.tick()
             connections, tasks = core.connection_count(), core.task_count()
             if not connections and not tasks:
                 return

@@ -5,7 +5,7 @@ use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
 use super::finish::finish_request;
 use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
-use super::runner::{self, AppRunner};
+use super::runner::{self, awaitable_steps, AppRunner};
 use super::scope::address_tuple;
 use super::send::Send;
 use super::session::{http_and_out, HttpSession};
@@ -85,7 +85,7 @@ impl AsgiHandler {
             let send = Py::new(py, Send::new(ctx.clone(), conn.clone(), seq))?;
             ctx.app.bind(py).call1((scope, receive, send))
         };
-        let coro = match called {
+        let coro = match called.and_then(awaitable_steps) {
             Ok(coro) => coro,
             Err(err) => {
                 finish_request(py, ctx, conn, seq, Err(err));

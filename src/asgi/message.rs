@@ -2,6 +2,7 @@
 //! checks the ASGI specification implies. Each failure is an exception in
 //! the application, naming the field.
 
+use crate::http1::FINAL_STATUSES;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -31,7 +32,8 @@ pub fn optional<'py>(
     Ok(message.get_item(key)?.filter(|value| !value.is_none()))
 }
 
-/// The required `status` of a response start.
+/// The required `status` of a response start: an int from 200 to 599
+/// (RFC 9110 §15 ends at 599; ASGI has no interim 1xx responses).
 pub fn status(message: &Bound<'_, PyDict>) -> PyResult<u16> {
     let py = message.py();
     let status = message
@@ -40,9 +42,13 @@ pub fn status(message: &Bound<'_, PyDict>) -> PyResult<u16> {
     if status.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err("'status' must be an int"));
     }
-    status
-        .extract()
-        .map_err(|_| PyValueError::new_err("'status' must be an int from 200 to 999"))
+    match status.extract::<u16>() {
+        Ok(code) if FINAL_STATUSES.contains(&code) => Ok(code),
+        _ => Err(PyValueError::new_err(format!(
+            "Invalid response status {}: must be an int from 200 to 599",
+            status.repr()?
+        ))),
+    }
 }
 
 /// `body` (bytes, default empty) and `more_body` (bool, default False) of a

@@ -6,19 +6,26 @@
 //! (or a cut-off response); the task then ends normally, so asyncio does not
 //! log it a second time. `BaseException`s such as `CancelledError` pass
 //! through unchanged, so cancellation keeps asyncio's meaning.
+//!
+//! ASGI asks the application's call for an awaitable, not a coroutine:
+//! [`awaitable_steps`] gives what the runner steps, the coroutine itself on
+//! the fast path, otherwise the iterator of `__await__()`, as `await` does.
 
 use super::context::AppContext;
 use super::finish::finish_request;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::ConnRef;
-use pyo3::exceptions::{PyException, PyStopIteration};
+use pyo3::exceptions::{PyBaseException, PyException, PyStopIteration, PyTypeError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyIterator, PyType};
 use std::rc::Rc;
 
 #[pyclass(module = "pyre_http._core", unsendable)]
 pub struct AppRunner {
+    /// The application's coroutine, or the iterator of its awaitable's
+    /// `__await__()` (see [`awaitable_steps`]).
     coro: Py<PyAny>,
     ctx: Rc<AppContext>,
     conn: ConnRef<HttpSession>,
@@ -112,6 +119,76 @@ pub fn start(py: Python<'_>, ctx: &AppContext, runner: Bound<'_, AppRunner>) -> 
     Ok(())
 }
 
+/// What the runner steps for the value `app(scope, receive, send)`
+/// returned. A coroutine is stepped directly (the fast path: one type
+/// check). Any other awaitable is stepped through the iterator its
+/// `__await__()` returns, and a generator marked by `types.coroutine` as it
+/// is, which is what `await` itself accepts. Anything else is the
+/// application's error, with a message that says so.
+pub fn awaitable_steps(called: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: `called` is a live reference for the duration of the call.
+    if unsafe { ffi::PyCoro_CheckExact(called.as_ptr()) } != 0 {
+        return Ok(called);
+    }
+    if is_generator_coroutine(&called)? {
+        return Ok(called);
+    }
+    let py = called.py();
+    let kind = called.get_type();
+    let Some(await_method) = kind.getattr_opt(intern!(py, "__await__"))? else {
+        return Err(PyTypeError::new_err(format!(
+            "the ASGI application returned {}, which is not awaitable (no __await__ method)",
+            describe_type(&kind)
+        )));
+    };
+    let steps = await_method.call1((&called,))?;
+    // SAFETY: `steps` is a live reference for the duration of the call.
+    let is_coroutine = unsafe { ffi::PyCoro_CheckExact(steps.as_ptr()) } != 0;
+    if is_coroutine || steps.cast::<PyIterator>().is_err() {
+        return Err(PyTypeError::new_err(format!(
+            "__await__() of {} returned {}, not an iterator",
+            describe_type(&kind),
+            describe_type(&steps.get_type())
+        )));
+    }
+    Ok(steps)
+}
+
+/// A generator made awaitable by `types.coroutine` (its code carries
+/// `CO_ITERABLE_COROUTINE`); it has no `__await__`.
+fn is_generator_coroutine(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: `value` is a live reference for the duration of the call.
+    if unsafe { ffi::PyGen_CheckExact(value.as_ptr()) } == 0 {
+        return Ok(false);
+    }
+    let py = value.py();
+    let flags: i32 = value
+        .getattr(intern!(py, "gi_code"))?
+        .getattr(intern!(py, "co_flags"))?
+        .extract()?;
+    Ok(flags & ffi::CO_ITERABLE_COROUTINE != 0)
+}
+
+/// "a NAME object", for error messages ("None" for None).
+fn describe_type(kind: &Bound<'_, PyType>) -> String {
+    match kind.name() {
+        Ok(name) if name.to_str().is_ok_and(|n| n == "NoneType") => "None".to_string(),
+        Ok(name) => format!("a {name} object"),
+        Err(_) => "an object".to_string(),
+    }
+}
+
+/// The exception `throw(kind, value)` names, to raise where the iterator
+/// stepped cannot take it itself.
+fn thrown_exception(kind: &Bound<'_, PyAny>, value: Option<&Bound<'_, PyAny>>) -> PyErr {
+    match value {
+        Some(value) if value.is_instance_of::<PyBaseException>() => {
+            PyErr::from_value(value.clone())
+        }
+        _ => PyErr::from_value(kind.clone()),
+    }
+}
+
 #[pymethods]
 impl AppRunner {
     fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -145,9 +222,14 @@ impl AppRunner {
         traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let coro = self.coro.bind(py);
-        let thrown = match (value, traceback) {
-            (None, None) => coro.call_method1(intern!(py, "throw"), (kind,)),
-            (value, traceback) => coro.call_method1(intern!(py, "throw"), (kind, value, traceback)),
+        let thrown = match coro.getattr_opt(intern!(py, "throw"))? {
+            // An `__await__()` iterator without `throw`: as in a generator
+            // awaiting it, the exception is raised at the await itself.
+            None => Err(thrown_exception(kind, value)),
+            Some(throw) => match (value, traceback) {
+                (None, None) => throw.call1((kind,)),
+                (value, traceback) => throw.call1((kind, value, traceback)),
+            },
         };
         let step = match thrown {
             Ok(yielded) => Step::Yielded(yielded.unbind()),
@@ -160,7 +242,10 @@ impl AppRunner {
     }
 
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.coro.bind(py).call_method0(intern!(py, "close"))?;
+        // An `__await__()` iterator may have no `close`: nothing to end then.
+        if let Some(close) = self.coro.bind(py).getattr_opt(intern!(py, "close"))? {
+            close.call0()?;
+        }
         if !self.finished {
             self.finished = true;
             if let Some(slot) = self.task_slot.take() {

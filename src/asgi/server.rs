@@ -95,14 +95,14 @@ impl Server {
             let fd: i32 = socket.call_method0(intern!(py, "fileno"))?.extract()?;
             listeners.push(Listener::from_fd(fd)?);
         }
-        let defaults = ResponseDefaults {
-            server: server_header.then(|| b"pyre-http".to_vec()),
-            date: date_header,
-            extra: headers
+        let defaults = ResponseDefaults::new(
+            server_header.then(|| b"pyre-http".to_vec()),
+            date_header,
+            headers
                 .into_iter()
                 .map(|(name, value)| (name.to_ascii_lowercase().into_bytes(), value.into_bytes()))
                 .collect(),
-        };
+        );
         let logging = py.import(intern!(py, "logging"))?;
         let get_logger = logging.getattr(intern!(py, "getLogger"))?;
         let error_logger = get_logger.call1(("pyre_http.error",))?;

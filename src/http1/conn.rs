@@ -72,8 +72,9 @@ impl<'c> HeadWriter<'c> {
         self.conn.response.header(name, value)
     }
 
-    /// Ends the head: adds date/server/extra/connection/framing headers,
-    /// writes everything to `out` and arms the body encoder.
+    /// Ends the head: writes the status line, the server's defaults
+    /// (date/server/extra), the application's fields, then connection and
+    /// framing fields to `out`, and arms the body encoder.
     pub fn finish(
         self,
         defaults: &ResponseDefaults,
@@ -253,8 +254,9 @@ impl ServerConn {
 
     /// Starts the response to the current request. Fails (SendError) if one
     /// started already, no request is in progress, or `status` is not in
-    /// 200..=999: ASGI has no message for interim 1xx responses, and a 1xx
-    /// sent as the final response would leave the client waiting.
+    /// 200..=599: RFC 9110 §15 has no status above 599, ASGI has no message
+    /// for interim 1xx responses, and a 1xx sent as the final response would
+    /// leave the client waiting.
     /// The returned writer takes the fields.
     pub fn start_response(&mut self, status: u16) -> Result<HeadWriter<'_>, SendError> {
         if self.exchange.is_none() {
@@ -315,9 +317,15 @@ impl ServerConn {
         self.shutdown = true;
     }
 
-    /// No request in progress and no partial request buffered.
+    /// Nothing in flight either way: no request in progress (none, or the
+    /// last one answered and read to its end, even if `next_event` has not
+    /// moved past it yet) and no byte of a next request buffered.
     pub fn is_idle(&self) -> bool {
-        self.exchange.is_none() && self.recv.is_empty()
+        let exchange_over = self
+            .exchange
+            .as_ref()
+            .is_none_or(|ex| self.response.is_done() && ex.body.is_done());
+        exchange_over && self.recv.is_empty()
     }
 
     /// Bytes received and not parsed yet (a partial or pipelined request,

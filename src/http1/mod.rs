@@ -28,8 +28,13 @@
 //! - Up to 8 empty lines before a request line are skipped (RFC 9112 §2.2).
 //! - Request target: origin-form; absolute-form `http(s)://` (scheme and
 //!   authority dropped, Host still required); `*` only with OPTIONS; CONNECT
-//!   and authority-form are 400 (not a proxy); a `#` fragment is 400. Raw
-//!   bytes above 0x7F in the target are tolerated (clients send UTF-8 paths).
+//!   and authority-form are 400 (not a proxy); a `#` fragment is 400. The
+//!   target is visible ASCII (RFC 9112 §3.2, RFC 3986 §2): raw bytes above
+//!   0x7F (an unencoded UTF-8 path) are 400 "Non-ASCII byte in request
+//!   target", as in uvicorn and daphne. (This was tolerated before, for
+//!   clients that send raw UTF-8; but such a target is not a URI, and the
+//!   application would see bytes no percent-encoding produced.) obs-text in
+//!   field values stays accepted (RFC 9110 §5.5).
 //! - Versions: `HTTP/1.0`, `HTTP/1.1`; `HTTP/1.x` (x > 1) is treated as 1.1
 //!   (RFC 9110 §2.5); any other well-formed `HTTP/d.d` is 505; anything else
 //!   is 400.
@@ -52,13 +57,16 @@
 //!   "Incomplete request"; inside the body of an unanswered request → 400
 //!   "Incomplete request body"; after the response → `Close`. A request
 //!   fully received before a half-close is still answered.
-//! - Responses: the app's `connection` field is interpreted, not copied
-//!   (`close` closes; we write the one Connection field); `transfer-encoding`
-//!   from the app may only be `chunked` (we frame it, once); a
-//!   `content-length` in a 204 is dropped (RFC 9110 §8.6); a short body is a
-//!   SendError and the connection closes; a final response sent while a
-//!   100-continue body is still unread (and 100 was not sent) says
-//!   `connection: close`.
+//! - Responses: statuses 200–599 only (RFC 9110 §15; ASGI has no interim
+//!   1xx); the server's default fields ([`ResponseDefaults`]) come right
+//!   after the status line, before the app's (uvicorn's order), and an
+//!   app's own `date` or `server` replaces the default one. The app's
+//!   `connection` field is interpreted, not copied (`close` closes; we
+//!   write the one Connection field); `transfer-encoding` from the app may
+//!   only be `chunked` (we frame it, once); a `content-length` in a 204 is
+//!   dropped (RFC 9110 §8.6); a short body is a SendError and the
+//!   connection closes; a final response sent while a 100-continue body is
+//!   still unread (and 100 was not sent) says `connection: close`.
 
 mod body;
 mod conn;
@@ -77,7 +85,7 @@ mod tests;
 pub use conn::{HeadWriter, ServerConn};
 pub use date::http_date;
 pub use path::decode_path;
-pub use response::error_response;
+pub use response::{error_response, FINAL_STATUSES};
 
 use bytes::Bytes;
 use std::ops::Range;
@@ -222,15 +230,53 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendError(pub String);
 
-/// Server-wide response settings.
+/// Server-wide response settings. They are written right after the status
+/// line, before the application's fields (uvicorn's order): `date`,
+/// `server`, then `extra` in the order given.
 #[derive(Clone, Debug, Default)]
 pub struct ResponseDefaults {
-    /// Value of the `server` header, unless the application sends its own.
+    /// Value of the built-in `server` header, unless the application sends its own.
     pub server: Option<Vec<u8>>,
     /// Whether to add a `date` header (unless the application sends its own).
     pub date: bool,
-    /// Extra headers added to every response (`--header NAME:VALUE`), lower-case names.
+    /// Extra headers added to every response (`--header NAME:VALUE`),
+    /// lower-case names. An extra `server` or `date` is left out when the
+    /// application sends its own, like the built-in one.
     pub extra: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ResponseDefaults {
+    /// The defaults as configured: the built-in `server` value (`None` when
+    /// turned off), whether to send `date`, and the extra headers. An extra
+    /// `server` or `date` replaces the built-in one instead of adding a
+    /// second field (as uvicorn's `--header` does).
+    pub fn new(server: Option<Vec<u8>>, date: bool, extra: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        let configured = |name: &[u8]| extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        ResponseDefaults {
+            server: server.filter(|_| !configured(b"server")),
+            date: date && !configured(b"date"),
+            extra,
+        }
+    }
+
+    /// Appends the default fields to a response head whose application
+    /// fields did (`app_date`, `app_server`) or did not name `date` and
+    /// `server`; those the application sent itself are left out.
+    pub(crate) fn write(&self, app_date: bool, app_server: bool, date: &[u8], out: &mut Vec<u8>) {
+        if self.date && !app_date {
+            syntax::push_field(out, b"date", date);
+        }
+        if let (Some(server), false) = (&self.server, app_server) {
+            syntax::push_field(out, b"server", server);
+        }
+        for (name, value) in &self.extra {
+            let replaced = (app_date && name.eq_ignore_ascii_case(b"date"))
+                || (app_server && name.eq_ignore_ascii_case(b"server"));
+            if !replaced {
+                syntax::push_field(out, name, value);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,11 @@ use super::status::{push_decimal, push_hex, write_status_line};
 use super::syntax::{check_response_field, list_elements, parse_decimal, push_field};
 use super::{ProtocolError, ResponseDefaults, SendError, Version};
 
+/// Statuses an application may send (RFC 9110 §15: three digits, 100–599).
+/// 1xx are refused too: ASGI has no interim responses, and a 1xx sent as the
+/// final one would leave the client waiting for another.
+pub const FINAL_STATUSES: std::ops::RangeInclusive<u16> = 200..=599;
+
 /// How body bytes go on the wire once the head is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyEncoder {
@@ -50,6 +55,9 @@ pub(crate) struct ResponseEncoder {
     /// The application sent `connection: close`, or the body came out
     /// shorter than its Content-Length.
     close: bool,
+    /// Where the status line ends in `head`: the server's default fields
+    /// go there, before the application's.
+    fields_start: usize,
 }
 
 impl ResponseEncoder {
@@ -63,6 +71,7 @@ impl ResponseEncoder {
             has_date: false,
             has_server: false,
             close: false,
+            fields_start: 0,
         }
     }
 
@@ -91,9 +100,9 @@ impl ResponseEncoder {
     }
 
     pub fn start(&mut self, status: u16) -> Result<(), SendError> {
-        if !(200..=999).contains(&status) {
+        if !FINAL_STATUSES.contains(&status) {
             return Err(SendError(format!(
-                "Invalid response status {status}: must be in 200..=999"
+                "Invalid response status {status}: must be from 200 to 599"
             )));
         }
         match self.state {
@@ -107,6 +116,7 @@ impl ResponseEncoder {
         self.state = State::Head;
         self.status = status;
         write_status_line(status, &mut self.head);
+        self.fields_start = self.head.len();
         Ok(())
     }
 
@@ -184,15 +194,6 @@ impl ResponseEncoder {
         if self.state != State::Head {
             return Err(SendError("Response already started".into()));
         }
-        if defaults.date && !self.has_date {
-            push_field(&mut self.head, b"date", date);
-        }
-        if let (Some(server), false) = (&defaults.server, self.has_server) {
-            push_field(&mut self.head, b"server", server);
-        }
-        for (name, value) in &defaults.extra {
-            push_field(&mut self.head, name, value);
-        }
         let mut closing = request.closing || self.close;
         let no_body = request.is_head || self.status == 204 || self.status == 304;
         let encoder = match (no_body, self.content_length) {
@@ -213,7 +214,10 @@ impl ResponseEncoder {
             push_field(&mut self.head, b"connection", b"keep-alive");
         }
         self.head.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.head);
+        let (status_line, fields) = self.head.split_at(self.fields_start);
+        out.extend_from_slice(status_line);
+        defaults.write(self.has_date, self.has_server, date, out);
+        out.extend_from_slice(fields);
         self.state = State::Body(encoder);
         Ok(closing)
     }

@@ -40,8 +40,11 @@ const LINGER: Duration = Duration::from_secs(2);
 /// with the send timeout disabled.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection answered just before a graceful shutdown is kept
-/// open for its client's next request (answered with `connection: close`).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// open for a next request its client may already have sent (answered with
+/// `connection: close`): enough for a request in flight on a round trip of
+/// up to half a second. The front ticks often while it waits, so the close
+/// comes on time.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
 /// How long we wait for the peer's answer to our WebSocket close frame.
 const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code sent to WebSocket peers when the server shuts down.
@@ -640,7 +643,9 @@ impl<H: Handler> Driver<H> {
         };
         if !head_started {
             if waited >= keep_alive {
-                c.begin_closing();
+                // Nothing is in flight either way, so there is nothing for a
+                // lingering close to protect: close at once.
+                c.lifecycle = Lifecycle::Closed;
                 return true;
             }
         } else if timeouts.request_header.is_some_and(|limit| waited >= limit) {
@@ -701,11 +706,14 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Graceful shutdown. A busy connection closes after its current
-    /// response. An idle one that a tick already saw idle closes now. One
-    /// that has just been answered may have its client's next request on
-    /// the way: closing it now would fail that request, so it stays open
-    /// for `SHUTDOWN_GRACE`, and a request that arrives meanwhile is
-    /// answered with `connection: close`.
+    /// response (a lingering close, as its client may still be sending). An
+    /// idle one that a tick already saw idle closes now: with nothing in
+    /// flight there is nothing for a lingering close to protect, and an idle
+    /// client may never send the FIN it would wait for. One answered since
+    /// the last tick may have its client's next request on the way: closing
+    /// it now would fail that request, so it stays open for `SHUTDOWN_GRACE`,
+    /// and a request that arrives meanwhile is answered with
+    /// `connection: close`.
     pub fn shutdown(&mut self) {
         self.shutting_down = true;
         self.scheduler.enter();

@@ -115,8 +115,9 @@ impl AcceptWriter<'_> {
     }
 
     /// Writes the whole response to `out`: the handshake fields, the
-    /// application's, then date/server (unless the application sent its
-    /// own) and the server-wide extra headers, as `http1` does.
+    /// server's defaults (date, server, extra headers; a `date` or `server`
+    /// the application sent replaces the default), then the application's
+    /// fields, the same order as `http1` responses.
     pub fn finish(
         self,
         deflate: Option<&DeflateParams>,
@@ -138,16 +139,8 @@ impl AcceptWriter<'_> {
                 d.response_value().as_bytes(),
             );
         }
+        defaults.write(self.has_date, self.has_server, date, out);
         out.extend_from_slice(&self.head);
-        if defaults.date && !self.has_date {
-            push_field(out, b"date", date);
-        }
-        if let (Some(server), false) = (&defaults.server, self.has_server) {
-            push_field(out, b"server", server);
-        }
-        for (name, value) in &defaults.extra {
-            push_field(out, name, value);
-        }
         out.extend_from_slice(b"\r\n");
     }
 }

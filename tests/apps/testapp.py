@@ -212,6 +212,11 @@ async def close(scope, receive, send):
     await respond(send, 200, b"closing", headers=[(b"connection", b"close")])
 
 
+@route("/own-server-header")
+async def own_server_header(scope, receive, send):
+    await respond(send, 200, b"mine", headers=[(b"server", b"the-app")])
+
+
 @route("/no-read")
 async def no_read(scope, receive, send):
     """Answers after a pause without ever calling receive()."""
@@ -315,6 +320,9 @@ BAD_SENDS = {
     "type-not-str": [{"type": b"http.response.start", "status": 200}],
     "status-informational": [{"type": "http.response.start", "status": 101, "headers": []}],
     "status-out-of-range": [{"type": "http.response.start", "status": 1000, "headers": []}],
+    "status-600": [{"type": "http.response.start", "status": 600, "headers": []}],
+    "status-999": [{"type": "http.response.start", "status": 999, "headers": []}],
+    "status-below-100": [{"type": "http.response.start", "status": 99, "headers": []}],
     "trailers-unsupported": [{"type": "http.response.start", "status": 200, "trailers": True}],
     "header-name-space": [{"type": "http.response.start", "status": 200, "headers": [(b"x a", b"b")]}],
     "more-body-not-bool": [

@@ -169,13 +169,14 @@ async def reject(scope, receive, send):
 
 @route("deny")
 async def deny(scope, receive, send):
-    """The websocket.http.response extension: a custom HTTP answer instead of 101."""
+    """The websocket.http.response extension: a custom HTTP answer instead of
+    101, with the status from ?status= (418 by default)."""
     await receive()
     body = b"you shall not pass"
     await send(
         {
             "type": "websocket.http.response.start",
-            "status": 418,
+            "status": int(query(scope).get("status", 418)),
             "headers": [
                 (b"content-type", b"text/plain"),
                 (b"content-length", str(len(body)).encode()),

@@ -69,6 +69,7 @@ const DISAGREEMENTS: &[(&str, Ours, &str)] = &[
     ("valid/rfc9112_smuggle_te_identity_chunked_01.http", CODING, "as valid/029"),
     ("valid/rfc9112_target_authority_connect_01.http", Reject(400, "CONNECT is not supported"), "this server is not a proxy; CONNECT and the authority-form are refused"),
     ("valid/rfc9112_target_authority_ipv6_01.http", Reject(400, "CONNECT is not supported"), "as the previous"),
+    ("valid/027.http", Reject(400, "Non-ASCII byte in request target"), "`/à%20k` with the `à` as raw UTF-8: a request-target is ASCII (RFC 9112 §3.2, RFC 3986 §2), other characters are percent-encoded; uvicorn and daphne refuse it too"),
     ("valid/040.http", KeepUnderscoreFields, "gunicorn drops `_` names because WSGI's environ maps `-` and `_` alike; ASGI passes names as bytes, so there is no ambiguity to guard against"),
     ("invalid/003c.http", Accept, "`-bl` is a valid token, so a valid method (RFC 9110 §9.1); gunicorn's extra method rules are its own policy"),
     ("invalid/041.http", Accept, "a repeated Content-Type is the application's to judge; the server only polices framing and routing fields (Content-Length, Transfer-Encoding, Host)"),

@@ -111,6 +111,9 @@ fn rejections() {
         (b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 400, "CONNECT is not supported"),
         (b"GET h:443 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Invalid request target"),
         (b"GET /#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Fragment in request target"),
+        (b"GET /\xc3\xa4\xc3\xb6\xc3\xbc HTTP/1.0\r\n\r\n", 400, "Non-ASCII byte in request target"),
+        (b"GET /?q=\xc3\xa4 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Non-ASCII byte in request target"),
+        (b"GET http://h/\xff HTTP/1.1\r\nHost: h\r\n\r\n", 400, "Non-ASCII byte in request target"),
         (b"GET / HTTP/1.1\nHost: h\r\n\r\n", 400, "Bare LF in request head"),
         // field lines
         (b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n c\r\n\r\n", 400, "Obsolete line folding in header"),
@@ -162,6 +165,21 @@ fn rejections() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+/// Raw bytes above 0x7F are refused in the request target (above) but
+/// stay allowed as obs-text in field values (RFC 9110 §5.5).
+#[test]
+fn obs_text_in_field_values_is_kept() {
+    let mut c = conn();
+    c.recv_buf()
+        .extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xc3\xa9\r\n\r\n");
+    let Event::Request(head) = c.next_event() else {
+        panic!()
+    };
+    assert!(head
+        .headers()
+        .any(|(n, v)| n == b"x-name" && v == b"caf\xc3\xa9"));
 }
 
 #[test]
@@ -433,6 +451,28 @@ GET /3 HTTP/1.1\r\nHost: h\r\n\r\n";
     }
 }
 
+/// Idle means nothing in flight either way: the last exchange answered and
+/// its request read to the end (even before `next_event` moved past it, as
+/// when the response completes outside the driver's pass), nothing of a
+/// next request buffered. Graceful shutdown closes idle connections at once.
+#[test]
+fn idle_once_the_exchange_is_over() {
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(matches!(c.next_event(), Event::EndOfBody));
+    assert!(!c.is_idle(), "awaiting the response");
+    respond(&mut c, 200, &[("content-length", "0")], b"");
+    assert!(c.is_idle(), "answered and read to its end");
+    c.recv_buf().extend_from_slice(b"GET /2");
+    assert!(!c.is_idle(), "part of the next request is buffered");
+
+    let mut c = ready(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe");
+    respond(&mut c, 200, &[("content-length", "0")], b"");
+    assert!(!c.is_idle(), "the rest of the body may still arrive");
+    c.recv_buf().extend_from_slice(b"llo");
+    assert!(matches!(c.next_event(), Event::NeedData));
+    assert!(c.is_idle());
+}
+
 #[test]
 fn body_error_while_discarding_is_still_an_error() {
     let input = b"POST /1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
@@ -630,6 +670,7 @@ fn defaults_and_app_overrides() {
         extra: vec![(b"x-extra".to_vec(), b"1".to_vec())],
     };
     let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    // The defaults first, then the application's fields (uvicorn's order).
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     let mut out = Vec::new();
     let mut w = c.start_response(200).unwrap();
@@ -637,7 +678,7 @@ fn defaults_and_app_overrides() {
     w.finish(&defaults, date, &mut out).unwrap();
     assert_eq!(
         out,
-        &b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nserver: pyre\r\nx-extra: 1\r\n\r\n"[..]
+        &b"HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nserver: pyre\r\nx-extra: 1\r\nContent-Length: 0\r\n\r\n"[..]
     );
 
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -650,8 +691,55 @@ fn defaults_and_app_overrides() {
     w.finish(&defaults, date, &mut out).unwrap();
     assert_eq!(
         out,
-        &b"HTTP/1.1 200 OK\r\nServer: app\r\nDATE: yesterday\r\ncontent-length: 0\r\nx-extra: 1\r\n\r\n"[..]
+        &b"HTTP/1.1 200 OK\r\nx-extra: 1\r\nServer: app\r\nDATE: yesterday\r\ncontent-length: 0\r\n\r\n"[..]
     );
+}
+
+/// `--header server: X` (or `date`) replaces the built-in field rather than
+/// adding a second one; the application's own still wins over it.
+#[test]
+fn extra_server_and_date_replace_the_builtin_ones() {
+    let defaults = ResponseDefaults::new(
+        Some(b"pyre".to_vec()),
+        true,
+        vec![
+            (b"server".to_vec(), b"custom".to_vec()),
+            (b"x-extra".to_vec(), b"1".to_vec()),
+            (b"date".to_vec(), b"fixed".to_vec()),
+        ],
+    );
+    assert_eq!((defaults.server.as_deref(), defaults.date), (None, false));
+    let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let mut out = Vec::new();
+    let mut w = c.start_response(200).unwrap();
+    w.header(b"content-length", b"0").unwrap();
+    w.finish(&defaults, date, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nserver: custom\r\nx-extra: 1\r\ndate: fixed\r\ncontent-length: 0\r\n\r\n"
+    );
+
+    let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let mut out = Vec::new();
+    let mut w = c.start_response(200).unwrap();
+    w.header(b"server", b"app").unwrap();
+    w.header(b"content-length", b"0").unwrap();
+    w.finish(&defaults, date, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "HTTP/1.1 200 OK\r\nx-extra: 1\r\ndate: fixed\r\nserver: app\r\ncontent-length: 0\r\n\r\n"
+    );
+
+    // Without such extras the built-in fields stay, and so does turning
+    // them off.
+    let plain = ResponseDefaults::new(Some(b"pyre".to_vec()), true, vec![]);
+    assert_eq!(
+        (plain.server.as_deref(), plain.date),
+        (Some(&b"pyre"[..]), true)
+    );
+    let off = ResponseDefaults::new(None, false, vec![(b"x".to_vec(), b"1".to_vec())]);
+    assert_eq!((off.server.as_deref(), off.date), (None, false));
 }
 
 #[test]
@@ -699,7 +787,7 @@ fn send_errors() {
     );
 
     let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    for status in [0, 100, 101, 199, 1000] {
+    for status in [0, 99, 100, 101, 199, 600, 999, 1000, u16::MAX] {
         assert!(c.start_response(status).is_err(), "{status}");
     }
     assert!(
@@ -734,6 +822,34 @@ fn send_errors() {
     );
     assert!(c.will_close() && c.response_complete());
     assert!(matches!(c.next_event(), Event::Close));
+}
+
+/// RFC 9110 §15: a status code is 100–599, and a 1xx is not a final
+/// response; anything else in `http.response.start` is the app's error.
+#[test]
+fn start_response_takes_final_statuses_only() {
+    for status in [200, 204, 404, 599] {
+        let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        let out = respond(&mut c, status, &[("content-length", "0")], b"");
+        assert!(
+            out.starts_with(format!("HTTP/1.1 {status} ").as_bytes()),
+            "{status}"
+        );
+    }
+    for status in [600, 700, 999, 100, 199] {
+        let mut c = ready(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        let Err(err) = c.start_response(status) else {
+            panic!("{status} accepted");
+        };
+        assert_eq!(
+            err.0,
+            format!("Invalid response status {status}: must be from 200 to 599")
+        );
+        assert!(!c.response_started());
+        // The refusal leaves the exchange open for the 500 that follows.
+        let out = respond(&mut c, 500, &[("content-length", "0")], b"");
+        assert!(out.starts_with(b"HTTP/1.1 500 "));
+    }
 }
 
 #[test]

@@ -283,8 +283,8 @@ fn accept_response_with_everything() {
          sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
          sec-websocket-protocol: superchat\r\n\
          sec-websocket-extensions: permessage-deflate\r\n\
-         set-cookie: a=b\r\nServer: app\r\n\
-         date: Mon, 01 Jan 2024 00:00:00 GMT\r\nx-extra: 1\r\n\r\n"
+         date: Mon, 01 Jan 2024 00:00:00 GMT\r\nx-extra: 1\r\n\
+         set-cookie: a=b\r\nServer: app\r\n\r\n"
     );
 }
 
