@@ -122,6 +122,11 @@ class Server:
             raise
         try:
             core = self._create_core(loop, sockets, state)
+        except RuntimeError as exc:
+            # The core refuses this interpreter (see _core.Server): one line.
+            _close_all(sockets)
+            await lifespan.shutdown()
+            raise StartupError(str(exc)) from exc
         except BaseException:
             _close_all(sockets)
             await lifespan.shutdown()

@@ -5,7 +5,7 @@ use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
 /// `await`-ing it returns `value` at once.
-#[pyclass(module = "pyre_http._core", unsendable)]
+#[pyclass(module = "pyre_http._core")]
 pub struct Ready {
     value: Option<Py<PyAny>>,
 }

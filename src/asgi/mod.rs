@@ -8,6 +8,7 @@ mod context;
 mod errors;
 mod finish;
 mod handler;
+mod loop_bound;
 mod message;
 mod receive;
 mod response;
@@ -44,6 +45,7 @@ fn modules_import_each_other_without_cycles() {
         ("errors", include_str!("errors.rs")),
         ("finish", include_str!("finish.rs")),
         ("handler", include_str!("handler.rs")),
+        ("loop_bound", include_str!("loop_bound.rs")),
         ("message", include_str!("message.rs")),
         ("receive", include_str!("receive.rs")),
         ("response", include_str!("response.rs")),

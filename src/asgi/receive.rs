@@ -3,6 +3,7 @@
 
 use super::awaitable::Ready;
 use super::context::{resolve, AppContext};
+use super::loop_bound::LoopBound;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection, Flush};
 use pyo3::exceptions::PyRuntimeError;
@@ -11,8 +12,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core", unsendable)]
+#[pyclass(module = "pyre_http._core")]
 pub struct Receive {
+    state: LoopBound<ReceiveState>,
+}
+
+struct ReceiveState {
     ctx: Rc<AppContext>,
     conn: ConnRef<HttpSession>,
     seq: u64,
@@ -20,13 +25,21 @@ pub struct Receive {
 
 impl Receive {
     pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
-        Receive { ctx, conn, seq }
+        Receive {
+            state: LoopBound::new(ReceiveState { ctx, conn, seq }),
+        }
     }
 }
 
 #[pymethods]
 impl Receive {
     fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.state.get()?.call(py)
+    }
+}
+
+impl ReceiveState {
+    fn call(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut conn = borrow_conn(&self.conn)?;
         let finished =
             conn.session.seq != self.seq || conn.http().is_none_or(|http| http.response_complete());

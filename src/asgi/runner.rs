@@ -13,6 +13,7 @@
 
 use super::context::AppContext;
 use super::finish::finish_request;
+use super::loop_bound::LoopBound;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::ConnRef;
 use pyo3::exceptions::{PyBaseException, PyException, PyStopIteration, PyTypeError};
@@ -22,16 +23,22 @@ use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyType};
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core", unsendable)]
+#[pyclass(module = "pyre_http._core")]
 pub struct AppRunner {
     /// The application's coroutine, or the iterator of its awaitable's
     /// `__await__()` (see [`awaitable_steps`]).
     coro: Py<PyAny>,
+    /// Touched only when the request ends: stepping the coroutine needs
+    /// nothing of the loop's state.
+    request: LoopBound<RunnerRequest>,
+    task_slot: Option<usize>,
+    finished: bool,
+}
+
+struct RunnerRequest {
     ctx: Rc<AppContext>,
     conn: ConnRef<HttpSession>,
     seq: u64,
-    task_slot: Option<usize>,
-    finished: bool,
 }
 
 /// How one step of the application's coroutine ended.
@@ -44,9 +51,7 @@ impl AppRunner {
     pub fn new(coro: Py<PyAny>, ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
         AppRunner {
             coro,
-            ctx,
-            conn,
-            seq,
+            request: LoopBound::new(RunnerRequest { ctx, conn, seq }),
             task_slot: None,
             finished: false,
         }
@@ -69,7 +74,7 @@ impl AppRunner {
                     // SAFETY: the return value is a new reference we drop.
                     drop(unsafe { Bound::from_owned_ptr(py, result) });
                 }
-                self.end(py, Ok(()));
+                self.end(py, Ok(()))?;
                 Ok(Step::Returned)
             }
             ffi::PySendResult::PYGEN_ERROR => {
@@ -85,26 +90,28 @@ impl AppRunner {
     /// `BaseException` (cancellation, exit) propagates to the task.
     fn raised(&mut self, py: Python<'_>, err: PyErr) -> PyResult<Step> {
         if err.is_instance_of::<PyStopIteration>(py) {
-            self.end(py, Ok(()));
+            self.end(py, Ok(()))?;
             return Ok(Step::Returned);
         }
         if err.is_instance_of::<PyException>(py) {
-            self.end(py, Err(err));
+            self.end(py, Err(err))?;
             return Ok(Step::Returned);
         }
-        self.end(py, Err(err.clone_ref(py)));
+        self.end(py, Err(err.clone_ref(py)))?;
         Err(err)
     }
 
-    fn end(&mut self, py: Python<'_>, outcome: Result<(), PyErr>) {
+    fn end(&mut self, py: Python<'_>, outcome: Result<(), PyErr>) -> PyResult<()> {
         if self.finished {
-            return;
+            return Ok(());
         }
+        let request = self.request.get()?;
         self.finished = true;
         if let Some(slot) = self.task_slot.take() {
-            self.ctx.forget_task(slot);
+            request.ctx.forget_task(slot);
         }
-        finish_request(py, &self.ctx, &self.conn, self.seq, outcome);
+        finish_request(py, &request.ctx, &request.conn, request.seq, outcome);
+        Ok(())
     }
 }
 
@@ -247,13 +254,14 @@ impl AppRunner {
             close.call0()?;
         }
         if !self.finished {
+            let request = self.request.get()?;
             self.finished = true;
             if let Some(slot) = self.task_slot.take() {
-                self.ctx.forget_task(slot);
+                request.ctx.forget_task(slot);
             }
-            let mut c = borrow_conn(&self.conn)?;
+            let mut c = borrow_conn(&request.conn)?;
             let unanswered = c.http().is_some_and(|http| !http.response_complete());
-            if c.session.seq == self.seq && unanswered {
+            if c.session.seq == request.seq && unanswered {
                 c.close_soon();
             }
         }

@@ -4,6 +4,7 @@
 
 use super::context::{resolve, AppContext};
 use super::errors::ClientDisconnected;
+use super::loop_bound::LoopBound;
 use super::message;
 use super::receive::disconnect_message;
 use super::response;
@@ -15,18 +16,26 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core", unsendable)]
+#[pyclass(module = "pyre_http._core")]
 pub struct Send {
+    state: LoopBound<SendState>,
+}
+
+impl Send {
+    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
+        Send {
+            state: LoopBound::new(SendState { ctx, conn, seq }),
+        }
+    }
+}
+
+struct SendState {
     ctx: Rc<AppContext>,
     conn: ConnRef<HttpSession>,
     seq: u64,
 }
 
-impl Send {
-    pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>, seq: u64) -> Self {
-        Send { ctx, conn, seq }
-    }
-
+impl SendState {
     /// Fails unless this request's response can still be written.
     fn check_writable(&self, conn: &Connection<HttpSession>) -> PyResult<()> {
         if conn.is_closed() {
@@ -113,10 +122,11 @@ impl Send {
 #[pymethods]
 impl Send {
     fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let state = self.state.get()?;
         let (message, kind) = message::parse(message)?;
         match kind.to_str()? {
-            "http.response.start" => self.start(py, message),
-            "http.response.body" => self.body(py, message),
+            "http.response.start" => state.start(py, message),
+            "http.response.body" => state.body(py, message),
             other => Err(PyValueError::new_err(format!(
                 "unexpected ASGI message type '{other}' for an http connection"
             ))),

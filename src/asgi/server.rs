@@ -7,7 +7,7 @@ use super::scope::ScopeBuilder;
 use super::settings::WsSettings;
 use crate::http1::{Limits, ResponseDefaults};
 use crate::net::{Driver, DriverConfig, Listener, Timeouts};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -63,6 +63,7 @@ impl Server {
         ws_ping_timeout: Option<f64>,
         ws_per_message_deflate: bool,
     ) -> PyResult<Self> {
+        ensure_gil_enabled(py)?;
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
             return Err(PyValueError::new_err(
                 "timeout_keep_alive must be a non-negative number",
@@ -184,6 +185,22 @@ impl Server {
     fn close(&mut self) {
         self.driver.close_all();
     }
+}
+
+/// The per-request objects rely on the GIL to serialize every access to
+/// the loop's state (`loop_bound.rs`). The module declares that it uses the
+/// GIL, which a free-threaded build honours unless told otherwise
+/// (`PYTHON_GIL=0`): refuse to serve then.
+fn ensure_gil_enabled(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import(intern!(py, "sys"))?;
+    if let Some(is_gil_enabled) = sys.getattr_opt(intern!(py, "_is_gil_enabled"))? {
+        if !is_gil_enabled.call0()?.is_truthy()? {
+            return Err(PyRuntimeError::new_err(
+                "pyre-http needs the GIL: on a free-threaded Python, do not disable it (PYTHON_GIL=0)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An optional timer setting in seconds; `None` or 0 turns it off.

@@ -6,6 +6,7 @@
 
 use super::context::{reject, AppContext};
 use super::errors::ClientDisconnected;
+use super::loop_bound::LoopBound;
 use super::message;
 use super::receive::wake_receiver;
 use super::response;
@@ -168,21 +169,34 @@ pub fn finish(
     }
 }
 
-#[pyclass(module = "pyre_http._core", unsendable)]
-pub struct WsReceive {
+/// What the websocket `receive`/`send` callables hold: the loop's state.
+struct WsState {
     ctx: Rc<AppContext>,
     conn: ConnRef<HttpSession>,
 }
 
+#[pyclass(module = "pyre_http._core")]
+pub struct WsReceive {
+    state: LoopBound<WsState>,
+}
+
 impl WsReceive {
     pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>) -> Self {
-        WsReceive { ctx, conn }
+        WsReceive {
+            state: LoopBound::new(WsState { ctx, conn }),
+        }
     }
 }
 
 #[pymethods]
 impl WsReceive {
     fn __call__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.state.get()?.receive(py)
+    }
+}
+
+impl WsState {
+    fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut conn = borrow_conn(&self.conn)?;
         if let Some(event) = next_event(py, &mut conn)? {
             return Ok(
@@ -207,17 +221,20 @@ impl WsReceive {
     }
 }
 
-#[pyclass(module = "pyre_http._core", unsendable)]
+#[pyclass(module = "pyre_http._core")]
 pub struct WsSend {
-    ctx: Rc<AppContext>,
-    conn: ConnRef<HttpSession>,
+    state: LoopBound<WsState>,
 }
 
 impl WsSend {
     pub fn new(ctx: Rc<AppContext>, conn: ConnRef<HttpSession>) -> Self {
-        WsSend { ctx, conn }
+        WsSend {
+            state: LoopBound::new(WsState { ctx, conn }),
+        }
     }
+}
 
+impl WsState {
     fn done(&self, py: Python<'_>) -> Py<PyAny> {
         self.ctx.done.clone_ref(py).into_any()
     }
@@ -462,13 +479,14 @@ impl WsSend {
 #[pymethods]
 impl WsSend {
     fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let state = self.state.get()?;
         let (message, kind) = message::parse(message)?;
         match kind.to_str()? {
-            "websocket.accept" => self.accept(py, message),
-            "websocket.send" => self.send_message(py, message),
-            "websocket.close" => self.close(py, message),
-            "websocket.http.response.start" => self.http_response_start(py, message),
-            "websocket.http.response.body" => self.http_response_body(py, message),
+            "websocket.accept" => state.accept(py, message),
+            "websocket.send" => state.send_message(py, message),
+            "websocket.close" => state.close(py, message),
+            "websocket.http.response.start" => state.http_response_start(py, message),
+            "websocket.http.response.body" => state.http_response_body(py, message),
             other => Err(PyValueError::new_err(format!(
                 "unexpected ASGI message type '{other}' for a websocket connection"
             ))),

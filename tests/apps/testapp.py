@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import threading
 from urllib.parse import parse_qs
 
 SIDE_DIR = os.environ.get("PYRE_TEST_DIR")
@@ -270,6 +271,24 @@ async def stream_forever(scope, receive, send):
     except Exception as exc:
         side_write(f"stream-forever-{tag}", json.dumps({"type": type(exc).__name__, "oserror": isinstance(exc, OSError)}))
         raise
+
+
+@route("/send-from-thread")
+async def send_from_thread(scope, receive, send):
+    """Calls send() from another thread; answers with what that call raised."""
+    outcome = []
+
+    def call():
+        try:
+            send({"type": "http.response.start", "status": 200, "headers": []})
+            outcome.append("no error")
+        except Exception as exc:
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    await respond(send, 200, outcome[0])
 
 
 # ---------------------------------------------------------------- receive()
