@@ -93,9 +93,6 @@ class Tally:
         if self.requests >= self.target:
             self.running = False
 
-    def unexpected(self) -> int:
-        return sum(n for (_, _, expected), n in self.outcomes.items() if not expected)
-
 
 class Unexpected(Exception):
     """An answer that is wrong for its route: its message names the outcome
@@ -123,15 +120,15 @@ class CutOff(Exception):
         self.how, self.status = how, status
 
 
+class ConnectionClosed(Exception):
+    """The server closed a connection that was waiting for a response."""
+
+
 class Response:
     __slots__ = ("status", "headers", "body")
 
     def __init__(self, status: int, headers: dict, body: bytes):
         self.status, self.headers, self.body = status, headers, body
-
-    @property
-    def closes(self) -> bool:
-        return b"close" in self.headers.get(b"connection", b"").lower()
 
 
 class Http:
@@ -232,10 +229,6 @@ class Http:
         """The first chunk of a chunked body (for the clients that leave early)."""
         size = int((await self.reader.readuntil(b"\r\n"))[:-2].split(b";", 1)[0], 16)
         return (await self.reader.readexactly(size + 2))[:-2]
-
-
-class ConnectionClosed(Exception):
-    """The server closed a connection that was waiting for a response."""
 
 
 def request(method: str, path: str, body: bytes | None = None, chunks: list | None = None,
@@ -559,24 +552,25 @@ async def raising(load: "Load", kind: str) -> None:
 
 # kind -> (unit, workers). Every worker waits on round trips most of the
 # time, so the counts set the mix. Pipelined batches bring 16 requests per
-# round trip: 3 workers make about half of all requests; the failure kinds
-# stay a few percent each (every deliberate exception is a traceback in the
-# server's log, about 0.5 KiB).
+# round trip: 3 workers make about 60% of all requests on pyre-http (20% on
+# uvicorn, which answers them one at a time); the failure kinds stay a few
+# percent each (every deliberate exception is a traceback of 0.4-1 KiB in the
+# server's log).
 MIX = {
     "keep-alive": (keepalive, 12),
     "pipelined": (pipelined, 3),
     "upload": (upload, 6),
     "download": (download, 4),
     "websocket": (websocket_echo, 4),
-    "reset mid-body": (reset_mid_body, 3),
-    "reset mid-response": (reset_mid_response, 3),
-    "raising app": (raising, 4),
+    "reset-mid-body": (reset_mid_body, 3),
+    "reset-mid-response": (reset_mid_response, 3),
+    "raising": (raising, 4),
 }
 
 
 class Load:
-    def __init__(self, port: int, tally: Tally, server_alive):
-        self.port, self.tally, self.server_alive = port, tally, server_alive
+    def __init__(self, port: int, tally: Tally, server_alive, kinds: list[str]):
+        self.port, self.tally, self.server_alive, self.kinds = port, tally, server_alive, kinds
         self.rng = random.Random(42)
         self.died = False
 
@@ -589,11 +583,10 @@ class Load:
             except Unexpected as exc:
                 outcome, detail = exc.outcome, exc.detail
             except TimeoutError:
-                outcome, detail = "timeout", f"no progress for {UNIT_TIMEOUT:.0f} s"
+                outcome, detail = "timeout", f"one connection's work not done in {UNIT_TIMEOUT:.0f} s"
             except CutOff as exc:
                 outcome, detail = str(exc), f"status {exc.status}"
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ConnectionClosed, ValueError, IndexError) as exc:
+            except Exception as exc:  # OSError, EOF, a malformed answer...: counted, never fatal
                 outcome, detail = type(exc).__name__, str(exc)[:200]
             self.tally.count(kind, outcome, False, detail=detail)
             await asyncio.sleep(0.01)  # a failing server must not turn this into a busy loop
@@ -609,21 +602,21 @@ class Load:
     async def run(self) -> float:
         started = time.perf_counter()
         workers = [asyncio.create_task(self.worker(kind, unit))
-                   for kind, (unit, count) in MIX.items() for _ in range(count)]
+                   for kind, (unit, count) in MIX.items() if kind in self.kinds for _ in range(count)]
         watcher = asyncio.create_task(self.watch_server())
         await asyncio.gather(*workers)
         watcher.cancel()
         return time.perf_counter() - started
 
 
-def run_load(port: int, tally: Tally, server_alive) -> tuple[float, bool]:
+def run_load(port: int, tally: Tally, server_alive, kinds: list[str]) -> tuple[float, bool]:
     """Runs the mix until the tally's target; (seconds, server died)."""
     try:
         import uvloop  # the client is the bottleneck against a fast server
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    load = Load(port, tally, server_alive)
+    load = Load(port, tally, server_alive, kinds)
     seconds = runner(load.run())
     return seconds, load.died
 
@@ -731,24 +724,31 @@ def scan_log(path: Path) -> dict:
 # one soak run
 
 
-def soak(name: str, args, tmp: Path) -> dict:
+def soak(name: str, args, tmp: Path, result: dict) -> None:
+    """One server under the whole load; fills `result` as it goes, so that
+    an interrupted run still reports what was measured."""
     server = bench.Server(name, "soak", tmp / f"soak-{name}.log", args.pin, app=APP)
-    result: dict = {"server": name, "log": str(server.log), "samples": []}
+    result.update(server=name, status="interrupted", log=str(server.log), samples=[])
+    samples = result["samples"]
     t0 = time.monotonic()
     try:
         why = server.start()
         if why:
-            return dict(result, status="failed to start", detail=why)
+            result.update(status="failed to start", detail=why)
+            return
         pid = server.proc.pid
-        samples = result["samples"]
         time.sleep(0.5)
         samples.append(sample(pid, "start", 0, t0))
         show(name, samples[-1])
 
         warm = Tally(args.warmup, None)
-        warm_seconds, died = run_load(server.port, warm, server.alive)
+        result["warmup_outcomes"] = warm_outcomes = []
+        warm_seconds, died = run_load(server.port, warm, server.alive, args.kinds)
+        warm_outcomes.extend(outcomes_json(warm))
+        result["warmup_requests"] = warm.requests
         if died or not server.alive():
-            return dict(result, status="crashed", detail=f"during the warm-up, {server.died()}")
+            result.update(status="crashed", detail=f"during the warm-up, {server.died()}")
+            return
         time.sleep(QUIET_SECONDS)
         samples.append(sample(pid, "baseline", 0, t0))
         show(name, samples[-1], f"after {warm.requests:,} warm-up requests in {warm_seconds:.1f} s")
@@ -758,33 +758,33 @@ def soak(name: str, args, tmp: Path) -> dict:
             show(name, samples[-1])
 
         tally = Tally(args.requests, args.every, on_mark)
-        cpu0 = bench.tree_cpu_seconds(pid)
-        seconds, died = run_load(server.port, tally, server.alive)
-        cpu1 = bench.tree_cpu_seconds(pid)
-        alive = server.alive() and not died
-        if alive:
-            time.sleep(QUIET_SECONDS)
-            samples.append(sample(pid, "end", tally.requests, t0))
-            show(name, samples[-1], f"{QUIET_SECONDS:.0f} s after the clients closed")
-            baseline = samples[1]["fds"]
-            settled = 0.0 if samples[-1]["fds"] <= baseline else settle_fds(pid, baseline)
-            answers = bench.probe(server.port)  # after the descriptors were counted
-        result.update(
-            warmup_requests=warm.requests,
-            warmup_outcomes=outcomes_json(warm),
-            requests=tally.requests,
-            seconds=round(seconds, 1),
-            rps=round(tally.requests / seconds) if seconds else None,
-            server_cpu_seconds=round(cpu1 - cpu0, 1),
-            outcomes=outcomes_json(tally),
-            unexpected_examples={f"{k} / {o}": v for (k, o), v in tally.examples.items()},
-        )
-        if not alive:
-            return dict(result, status="crashed", detail=f"during the run, {server.died()}")
-        if not answers:
-            return dict(result, status="not answering", detail="no answer to a GET / after the run")
-        result.update(status="ok", fds_settled_after_s=settled)
-        return result
+        cpu0, client0, load0 = bench.tree_cpu_seconds(pid), time.process_time(), time.monotonic()
+        died = True
+        try:
+            _, died = run_load(server.port, tally, server.alive, args.kinds)
+        finally:
+            seconds = time.monotonic() - load0
+            result.update(
+                requests=tally.requests,
+                seconds=round(seconds, 1),
+                rps=round(tally.requests / seconds),
+                server_cpu_seconds=round(bench.tree_cpu_seconds(pid) - cpu0, 1),
+                client_cpu_seconds=round(time.process_time() - client0, 1),
+                outcomes=outcomes_json(tally),
+                unexpected_examples={f"{k} / {o}": v for (k, o), v in tally.examples.items()},
+            )
+        if died or not server.alive():
+            result.update(status="crashed", detail=f"during the run, {server.died()}")
+            return
+        time.sleep(QUIET_SECONDS)
+        samples.append(sample(pid, "end", tally.requests, t0))
+        show(name, samples[-1], f"{QUIET_SECONDS:.0f} s after the clients closed")
+        baseline = samples[1]["fds"]
+        result["fds_settled_after_s"] = 0.0 if samples[-1]["fds"] <= baseline else settle_fds(pid, baseline)
+        if not bench.probe(server.port):  # after the descriptors were counted
+            result.update(status="not answering", detail="no answer to a GET / after the run")
+            return
+        result["status"] = "ok"
     finally:
         server.stop()
         if server.log.exists():
@@ -824,9 +824,17 @@ def targets(r: dict) -> dict:
         out["RSS growth after warm-up"] = out["descriptors back to baseline"] = (False, "no end sample")
     out["server served to the end"] = (r["status"] == "ok", f"{r['status']} {r.get('detail') or ''}".strip()[:300])
     client = sum(o["requests"] for o in r.get("outcomes", []) if not o["expected"])
-    server_side = sum(r.get("server_log", {}).get("unexpected", {}).values())
-    out["zero unexpected errors"] = (client + server_side == 0,
-                                     f"{client} in the client, {server_side} in the server log")
+    log = r.get("server_log", {})
+    server_side = sum(log.get("unexpected", {}).values())
+    # Every raising request (warm-up included) should leave exactly one
+    # traceback: a missing or doubled one is an error of the server's too.
+    raised = sum(o["requests"] for key in ("warmup_outcomes", "outcomes") for o in r.get(key, [])
+                 if o["kind"] == "raising" and o["expected"])
+    logged = log.get("deliberate_tracebacks", 0)
+    out["zero unexpected errors"] = (
+        client + server_side == 0 and logged == raised,
+        f"{client} in the client, {server_side} in the server log; "
+        f"{logged:,} SoakError tracebacks logged for {raised:,} raising requests")
     return out
 
 
@@ -839,7 +847,8 @@ def markdown(meta: dict, args, results: list[dict]) -> str:
                f"{'yes' if args.pin else 'no'}")
     out.append(f"- git {meta['git']}")
     out.append("")
-    out.append("Mix (workers): " + ", ".join(f"{kind} ×{count}" for kind, (_, count) in MIX.items())
+    out.append("Mix (workers): " + ", ".join(f"{kind} ×{count}" for kind, (_, count) in MIX.items()
+                                             if kind in args.kinds)
                + f". A request is one HTTP exchange, one echoed WebSocket message, or one WebSocket session "
                f"(handshake and close); a pipelined batch counts {PIPELINE_DEPTH}.")
     out.append("")
@@ -848,7 +857,8 @@ def markdown(meta: dict, args, results: list[dict]) -> str:
         out.append("")
         if r.get("requests"):
             out.append(f"{r['requests']:,} requests in {r['seconds']} s ({r['rps']:,} requests/s), "
-                       f"{r['server_cpu_seconds']} s of server CPU; status {r['status']}.")
+                       f"{r['server_cpu_seconds']} s of server CPU, {r['client_cpu_seconds']} s of client CPU; "
+                       f"status {r['status']}.")
             out.append("")
         base = next((s for s in r["samples"] if s["point"] == "baseline"), None)
         out.append("| point | requests | RSS MiB | Δ baseline MiB | fds | fds by kind |")
@@ -861,7 +871,7 @@ def markdown(meta: dict, args, results: list[dict]) -> str:
         if r.get("outcomes"):
             out.append("| kind | requests | ok | deliberate failures (expected) | unexpected errors |")
             out.append("|---|---:|---:|---:|---:|")
-            for kind in MIX:
+            for kind in args.kinds:
                 mine = [o for o in r["outcomes"] if o["kind"] == kind]
                 ok = sum(o["requests"] for o in mine if o["outcome"] == "ok")
                 expected = sum(o["requests"] for o in mine if o["expected"]) - ok
@@ -904,12 +914,19 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=20_000, help="warm-up requests before the baseline (default 20,000)")
     p.add_argument("--every", type=int, default=None,
                    help="requests between samples (default 100,000; at most a fifth of --requests)")
+    p.add_argument("--kinds", default=",".join(MIX),
+                   help=f"comma-separated traffic kinds to run, from: {', '.join(MIX)} (default: all); "
+                        "one kind alone magnifies a leak in its path")
     p.add_argument("--out", type=Path, default=HERE / "results", help="output directory")
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     p.add_argument("--setup", action="store_true", help="run benchmarks/setup.sh first (rebuilds pyre-http)")
     p.add_argument("--no-venv", action="store_true", help="use this interpreter, not .venv-bench")
     args = p.parse_args(argv)
     args.every = args.every or max(1, min(100_000, args.requests // 5))
+    args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    for kind in args.kinds:
+        if kind not in MIX:
+            p.error(f"unknown kind {kind!r}; choose from {', '.join(MIX)}")
     return args
 
 
@@ -944,7 +961,8 @@ def main(argv: list[str]) -> int:
     results, interrupted = [], False
     try:
         for name in servers:
-            results.append(soak(name, args, tmp))
+            results.append({})
+            soak(name, args, tmp, results[-1])
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted; writing what was measured", file=sys.stderr)
@@ -959,7 +977,8 @@ def main(argv: list[str]) -> int:
     verdicts = {r["server"]: {t: {"pass": p, "figure": f} for t, (p, f) in targets(r).items()} for r in results}
     base.with_suffix(".json").write_text(json.dumps(
         {"meta": meta, "settings": {"requests": args.requests, "warmup": args.warmup, "every": args.every,
-                                    "pinned": args.pin, "mix": {k: c for k, (_, c) in MIX.items()}},
+                                    "pinned": args.pin,
+                                    "mix": {k: c for k, (_, c) in MIX.items() if k in args.kinds}},
          "targets": verdicts, "runs": results}, indent=1) + "\n")
     print()
     print(text)
