@@ -923,6 +923,10 @@ def parse_args(argv):
     p.add_argument("--no-venv", action="store_true", help="use this interpreter, not .venv-bench")
     args = p.parse_args(argv)
     args.every = args.every or max(1, min(100_000, args.requests // 5))
+    args.servers = [s.strip() for s in args.server.split(",") if s.strip()]
+    for server in args.servers:
+        if server not in bench.SERVERS:
+            p.error(f"unknown server {server!r}; choose from {', '.join(bench.SERVERS)}")
     args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     for kind in args.kinds:
         if kind not in MIX:
@@ -934,11 +938,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if not args.no_venv:
         bench.ensure_venv(argv, args.setup, script=__file__)
-    servers = [s.strip() for s in args.server.split(",") if s.strip()]
-    for s in servers:
-        if s not in bench.SERVERS:
-            print(f"error: unknown server {s!r}; choose from {', '.join(bench.SERVERS)}", file=sys.stderr)
-            return 2
+    servers = args.servers
     if args.pin and (shutil.which("taskset") is None or os.cpu_count() < 2):
         print("warning: taskset missing or fewer than 2 CPUs; running unpinned", file=sys.stderr)
         args.pin = False
