@@ -504,17 +504,20 @@ async def reset_mid_response(load: "Load", kind: str) -> None:
 
 # Each raising route: what the client sends and which outcomes are expected
 # (the server's answer to a failure it could not hide). A cut-off may be seen
-# as EOF or as a reset, depending on what the server had left unread.
+# as EOF or as a reset, depending on what the server had left unread; a
+# server that holds the head back until the first body message (granian)
+# may still answer 500 after http.response.start.
 RAISES = {
     "/raise/before-start": (request("GET", "/raise/before-start"), {"500"}),
-    "/raise/after-start": (request("GET", "/raise/after-start"), {"200 cut off (EOF)", "200 cut off (reset)"}),
+    "/raise/after-start": (request("GET", "/raise/after-start"),
+                           {"200 cut off (EOF)", "200 cut off (reset)", "500"}),
     "/raise/mid-body": (request("GET", "/raise/mid-body"), {"200 cut off (EOF)", "200 cut off (reset)"}),
     "/raise/mid-body-length": (request("GET", "/raise/mid-body-length"),
                                {"200 cut off (EOF)", "200 cut off (reset)"}),
     "/raise/in-receive": (request("POST", "/raise/in-receive", chunks=[b"q" * 1000, b"r" * 1000]), {"500"}),
 }
 WS_RAISES = {
-    "ws /raise/before-accept": {"500"},
+    "ws /raise/before-accept": {"500", "403"},  # 403 is what a close before accepting gets
     "ws /raise/after-accept": {"close 1011", "cut off (EOF)", "cut off (reset)"},
 }
 
@@ -542,7 +545,8 @@ async def raising(load: "Load", kind: str) -> None:
         expect(await ws.message() == (TEXT, b"one"), "echo differs")
         try:
             opcode, payload = await ws.message()
-            outcome = f"close {int.from_bytes(payload[:2], 'big')}" if opcode == CLOSE else f"opcode {opcode}"
+            code = f"close {int.from_bytes(payload[:2], 'big')}" if len(payload) >= 2 else "close (no code)"
+            outcome = code if opcode == CLOSE else f"opcode {opcode}"
         except asyncio.IncompleteReadError:
             outcome = "cut off (EOF)"
         except ConnectionResetError:
@@ -656,6 +660,20 @@ def sample(pid: int, label: str, requests: int, started: float) -> dict:
     }
 
 
+def steady_fds(pid: int) -> float:
+    """Waits (at most SETTLE_SECONDS) until the descriptor count has not
+    changed for a second: some servers (hypercorn) close connections a while
+    after their clients left, and the baseline must not include those."""
+    started = time.monotonic()
+    last, since = tree_fds(pid)[0], started
+    while time.monotonic() - since < 1.0 and time.monotonic() - started < SETTLE_SECONDS:
+        time.sleep(0.25)
+        count = tree_fds(pid)[0]
+        if count != last:
+            last, since = count, time.monotonic()
+    return round(time.monotonic() - started, 1)
+
+
 def settle_fds(pid: int, baseline: int) -> float | None:
     """Seconds until the descriptors are back at the baseline (checked for
     SETTLE_SECONDS after the end sample), None if they never are."""
@@ -742,14 +760,17 @@ def soak(name: str, args, tmp: Path, result: dict) -> None:
         show(name, samples[-1])
 
         warm = Tally(args.warmup, None)
-        result["warmup_outcomes"] = warm_outcomes = []
-        warm_seconds, died = run_load(server.port, warm, server.alive, args.kinds)
-        warm_outcomes.extend(outcomes_json(warm))
-        result["warmup_requests"] = warm.requests
+        warm0 = time.monotonic()
+        try:
+            _, died = run_load(server.port, warm, server.alive, args.kinds)
+        finally:
+            result.update(warmup_requests=warm.requests, warmup_outcomes=outcomes_json(warm))
+        warm_seconds = time.monotonic() - warm0
         if died or not server.alive():
             result.update(status="crashed", detail=f"during the warm-up, {server.died()}")
             return
         time.sleep(QUIET_SECONDS)
+        result["baseline_steady_after_s"] = QUIET_SECONDS + steady_fds(pid)
         samples.append(sample(pid, "baseline", 0, t0))
         show(name, samples[-1], f"after {warm.requests:,} warm-up requests in {warm_seconds:.1f} s")
 
@@ -858,7 +879,8 @@ def markdown(meta: dict, args, results: list[dict]) -> str:
         if r.get("requests"):
             out.append(f"{r['requests']:,} requests in {r['seconds']} s ({r['rps']:,} requests/s), "
                        f"{r['server_cpu_seconds']} s of server CPU, {r['client_cpu_seconds']} s of client CPU; "
-                       f"status {r['status']}.")
+                       f"status {r['status']}. The baseline was taken {r.get('baseline_steady_after_s')} s "
+                       "after the warm-up's clients closed (descriptors steady for 1 s).")
             out.append("")
         base = next((s for s in r["samples"] if s["point"] == "baseline"), None)
         out.append("| point | requests | RSS MiB | Δ baseline MiB | fds | fds by kind |")
