@@ -270,11 +270,15 @@ def tail(path: Path, n: int = 6) -> str:
 
 
 class Server:
-    def __init__(self, name, scenario, log: Path, pin: bool):
+    """One server process. `app` overrides the scenario's app (soak.py runs
+    its own app under the scenario name "soak", which is not in SCENARIOS)."""
+
+    def __init__(self, name, scenario, log: Path, pin: bool, app: str | None = None):
         self.name, self.scenario, self.log = name, scenario, log
         self.port = free_port()
         builder = SERVERS[name][0]
-        argv = builder(SCENARIOS[scenario]["app"], self.port, SCENARIOS[scenario].get("kind") == "idle")
+        spec = SCENARIOS.get(scenario, {})
+        argv = builder(app or spec["app"], self.port, spec.get("kind") == "idle")
         if pin:
             argv = ["taskset", "-c", str(SERVER_CPU)] + argv
         self.argv = argv
@@ -646,6 +650,18 @@ def chart(path: Path, meta, runs, summary, scenarios, servers_for) -> None:
 
 
 def machine_meta(args, servers) -> dict:
+    return dict(machine_info(servers), **{
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "connections": args.connections,
+        "idle_connections": args.idle_connections,
+        "pinned": args.pin,
+    })
+
+
+def machine_info(servers) -> dict:
+    """Date, machine, Python, package versions, wrk and git commit (also used by soak.py)."""
     cpu_model = "unknown"
     try:
         for line in open("/proc/cpuinfo"):
@@ -680,12 +696,6 @@ def machine_meta(args, servers) -> dict:
         "packages": packages,
         "wrk": wrk,
         "git": git,
-        "rounds": args.rounds,
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "connections": args.connections,
-        "idle_connections": args.idle_connections,
-        "pinned": args.pin,
     }
 
 
@@ -693,15 +703,27 @@ def machine_meta(args, servers) -> dict:
 # main
 
 
-def ensure_venv(argv: list[str], setup: bool) -> None:
-    """Re-execute inside .venv-bench, creating it first if needed."""
+def ensure_venv(argv: list[str], setup: bool, script: str = __file__) -> None:
+    """Re-execute `script` inside .venv-bench, creating the venv first if needed."""
     inside = Path(sys.prefix).resolve() == VENV.resolve()
     if setup or not (VENV / "bin" / "python").exists():
         print("== running benchmarks/setup.sh", flush=True)
         subprocess.run(["bash", str(HERE / "setup.sh")], check=True)
     if not inside:
         python = str(VENV / "bin" / "python")
-        os.execv(python, [python, str(Path(__file__).resolve())] + argv)
+        os.execv(python, [python, str(Path(script).resolve())] + argv)
+
+
+def raise_nofile() -> None:
+    """Raises RLIMIT_NOFILE to NOFILE when allowed, else to the hard limit;
+    servers (children of this process) and clients inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limit in ((NOFILE, max(hard, NOFILE)), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            return
+        except (ValueError, OSError):
+            continue
 
 
 def parse_args(argv):
@@ -754,14 +776,7 @@ def main(argv: list[str]) -> int:
         servers_for[s] = [x for x in SERVERS if x in names]  # stable order
     all_servers = list(dict.fromkeys(x for s in scenarios for x in servers_for[s]))
 
-    # Servers (children of this process) and the idle client inherit this limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for limit in ((NOFILE, max(hard, NOFILE)), (hard, hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
-            break
-        except (ValueError, OSError):
-            continue
+    raise_nofile()
 
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
