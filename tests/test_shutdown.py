@@ -190,6 +190,7 @@ def test_shutdown_does_not_wait_for_idle_keep_alive_clients(make_server):
     finally:
         for c in clients:
             c.close()
-    # About 0.1 s when idle connections close at once; 2.8 s when each
-    # lingers for the client's FIN.
-    assert elapsed < 1.0, f"shutdown took {elapsed:.2f} s with idle keep-alive connections open"
+    # About 0.4 s when idle connections close at once (or after the 250 ms
+    # grace for one answered just now); 2.8 s when each lingers for the
+    # client's FIN. The margin is for a loaded machine.
+    assert elapsed < 1.5, f"shutdown took {elapsed:.2f} s with idle keep-alive connections open"
