@@ -55,7 +55,8 @@ def test_returning_without_response_is_500_and_logged(make_server):
     assert "error" in new.lower(), f"nothing logged for an app that did not respond: {new!r}"
 
 
-def _answers_500_and_logs(srv, expected):
+def answers_500_and_logs(srv, expected):
+    """One request gets a 500 that closes the connection, and the log says `expected`; returns the log."""
     with srv.client() as c:
         c.send(request("GET", "/"))
         r = c.read_response()
@@ -64,15 +65,16 @@ def _answers_500_and_logs(srv, expected):
     srv.stop()
     log = srv.stderr_text()
     assert expected in log, log
+    return log
 
 
 def test_app_call_raising_is_500_and_logged(make_server):
     """The exception comes from app(scope, receive, send), before any coroutine runs."""
     srv = make_server("not_async_apps:raises_on_call", "--no-access-log")
-    _answers_500_and_logs(srv, "RuntimeError: raised by the call itself")
+    answers_500_and_logs(srv, "RuntimeError: raised by the call itself")
 
 
 def test_app_returning_non_awaitable_is_500_and_logged(make_server):
     """The app returned None instead of a coroutine: stepping it fails."""
     srv = make_server("not_async_apps:returns_none", "--no-access-log")
-    _answers_500_and_logs(srv, "Exception in ASGI application")
+    answers_500_and_logs(srv, "Exception in ASGI application")

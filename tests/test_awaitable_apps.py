@@ -9,6 +9,7 @@ import pytest
 from websockets.sync.client import connect
 
 from rawhttp import request
+from test_app_errors import answers_500_and_logs
 from test_ws_support import ws_url
 
 APPS = {
@@ -46,13 +47,7 @@ def test_websocket_through_await(make_server, kind):
 
 def test_object_without_await_is_500_and_logged(make_server):
     srv = make_server("awaitable_apps:not_awaitable", "--lifespan", "off", "--no-access-log")
-    with srv.client() as c:
-        c.send(request("GET", "/"))
-        r = c.read_response()
-        assert r.status == 500
-        assert r.has_token("connection", "close")
-    srv.stop()
-    log = srv.stderr_text()
+    log = answers_500_and_logs(srv, "Exception in ASGI application")
     assert log.count("Exception in ASGI application") == 1, log
     assert "NotAwaitable" in log and "not awaitable" in log, log
 
