@@ -100,3 +100,40 @@ def test_pings_never_read_do_not_grow_memory(make_server):
     assert sent < 4 * LIMIT, f"{sent} bytes of pings were taken"
     assert peak - baseline < LIMIT, f"server RSS grew by {(peak - baseline) / MiB:.1f} MiB"
     wait_for_fds(srv, fds)
+
+
+def test_an_endless_request_head_is_refused_without_growing_memory(make_server):
+    """A head that never ends is answered 431 once it passes the limit; the
+    bytes the client keeps sending are read and dropped (so that it could
+    still read the answer) for the lingering close's 2 s at most, and never
+    at the expense of other connections."""
+    srv = make_server("testapp:app", "--no-access-log")
+    assert httpx.get(f"{srv.url}/hello").status_code == 200
+    baseline, fds = srv.rss(), srv.fds()
+    sampler = RssSampler(srv)
+    sampler.start()
+    endless = socket.create_connection((srv.host, srv.port))
+    served_meanwhile = closed_after = None
+    try:
+        endless.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Endless: ")
+        endless.setblocking(False)
+        start = time.monotonic()
+        while time.monotonic() - start < 8:
+            if served_meanwhile is None and time.monotonic() - start > 0.5:
+                served_meanwhile = httpx.get(f"{srv.url}/hello", timeout=2).status_code
+            select.select([], [endless], [], 0.05)
+            try:
+                endless.send(b"a" * 65536)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - start
+                break
+    finally:
+        peak = sampler.stop()
+        endless.close()
+    assert served_meanwhile == 200
+    # The lingering close (2 s) starts at a tick (each second).
+    assert closed_after is not None and closed_after < 5, closed_after
+    assert peak - baseline < LIMIT, f"server RSS grew by {(peak - baseline) / MiB:.1f} MiB"
+    wait_for_fds(srv, fds)

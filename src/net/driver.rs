@@ -491,12 +491,12 @@ impl<H: Handler> Driver<H> {
                     if c.unsent() == 0 {
                         c.shutdown_write();
                         c.lifecycle = Lifecycle::Lingering;
-                        self.discard_input(&mut c)
+                        self.discard_input(key, &mut c)
                     } else {
                         false
                     }
                 }
-                Lifecycle::Lingering => self.discard_input(&mut c),
+                Lifecycle::Lingering => self.discard_input(key, &mut c),
                 Lifecycle::Closed => true,
             };
             (drained, finished)
@@ -510,11 +510,13 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Reads and drops input while lingering; true once the peer closed.
-    fn discard_input(&mut self, c: &mut Connection<H::Session>) -> bool {
+    /// A peer that keeps sending gets the same number of reads per pass as
+    /// any connection, then waits for the next pass (and `LINGER` ends it).
+    fn discard_input(&mut self, key: usize, c: &mut Connection<H::Session>) -> bool {
         if c.eof {
             return true;
         }
-        loop {
+        for _ in 0..STEPS_PER_PASS {
             match c.read_once(&mut self.scratch) {
                 ReadOutcome::Data => continue,
                 ReadOutcome::WouldBlock => {
@@ -527,6 +529,8 @@ impl<H: Handler> Driver<H> {
                 }
             }
         }
+        self.deferred.push(key);
+        false
     }
 
     /// Releases the socket and forgets the connection.
