@@ -9,6 +9,7 @@ mod errors;
 mod finish;
 mod handler;
 mod message;
+mod proxy;
 mod receive;
 mod response;
 mod runner;
@@ -45,6 +46,7 @@ fn modules_import_each_other_without_cycles() {
         ("finish", include_str!("finish.rs")),
         ("handler", include_str!("handler.rs")),
         ("message", include_str!("message.rs")),
+        ("proxy", include_str!("proxy.rs")),
         ("receive", include_str!("receive.rs")),
         ("response", include_str!("response.rs")),
         ("runner", include_str!("runner.rs")),
