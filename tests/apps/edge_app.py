@@ -42,7 +42,11 @@ async def app(scope, receive, send):
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"x-answer", b"42")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-answer", b"42"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
