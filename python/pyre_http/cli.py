@@ -88,6 +88,25 @@ def _bind(text: str) -> str:
     return text
 
 
+class _FromEnvironment(list):  # type: ignore[type-arg]
+    """A repeatable option's values taken from the environment."""
+
+
+class _Append(argparse._AppendAction):
+    """``append``, except that the command line replaces values from the environment."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if isinstance(getattr(namespace, self.dest, None), _FromEnvironment):
+            setattr(namespace, self.dest, [])
+        super().__call__(parser, namespace, values, option_string)
+
+
 ENV_PREFIX = "PYRE_HTTP_"
 EPILOG = f"""\
 Every option can also be set by an environment variable named {ENV_PREFIX} and the
@@ -138,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--bind",
-        action="append",
+        action=_Append,
         type=_bind,
         default=[],
         metavar="ADDRESS",
@@ -242,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--header",
         dest="headers",
         type=_header,
-        action="append",
+        action=_Append,
         default=[],
         metavar="NAME:VALUE",
         help="extra default response header (repeatable)",
@@ -356,7 +375,7 @@ def _env_value(action: argparse.Action, text: str) -> Any:
         return _bool(text)
     convert = action.type if callable(action.type) else str
     if isinstance(action, argparse._AppendAction):
-        return [convert(line.strip()) for line in text.splitlines() if line.strip()]
+        return _FromEnvironment(convert(line.strip()) for line in text.splitlines() if line.strip())
     return convert(text)
 
 
