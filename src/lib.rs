@@ -13,8 +13,9 @@ pub mod ws;
 
 use pyo3::prelude::*;
 
-// The driver's state lives on the event loop's thread (`unsendable`
-// classes); this module does not support free-threaded Python yet.
+// The driver's state lives on the event loop's thread and relies on the GIL
+// to serialize access (`asgi/loop_bound.rs`); free-threaded Python without
+// the GIL is refused when a server starts.
 #[pymodule(gil_used = true)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

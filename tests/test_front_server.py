@@ -137,6 +137,13 @@ def test_core_is_created_and_driven_as_the_interface_says(caplog: pytest.LogCapt
         "ws_ping_interval": None,
         "ws_ping_timeout": 2.5,
         "ws_per_message_deflate": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": ["127.0.0.1", "::1"],
+        "proxy_protocol": False,
+        "access_log_hook": None,
+        "access_log_request_headers": [],
+        "access_log_response_headers": [],
+        "access_log_timing": False,
     }
     # The very dict the app filled in startup (the core copies it per request).
     assert core.kwargs["state"] is events[0][1]["state"]

@@ -7,12 +7,16 @@ works after renaming the program, plus pyre-http's own request limits.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import config as defaults
 from ._version import version_line
 from .config import LIFESPAN_CHOICES, LOG_LEVELS, LOOP_CHOICES, WS_CHOICES, Config, parse_header
+from .envfile import load_env_file
+from .errors import StartupError
+from .sockets import parse_bind
 from .runner import serve_and_report
 from .server import CoreFactory
 
@@ -66,13 +70,62 @@ def _port(text: str) -> int:
     return value
 
 
+def _octal_mode(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode such as 660") from None
+    if not 0 <= value <= 0o7777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file mode")
+    return value
+
+
+def _bind(text: str) -> str:
+    try:
+        parse_bind(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class _FromEnvironment(list):  # type: ignore[type-arg]
+    """A repeatable option's values taken from the environment."""
+
+
+class _Append(argparse._AppendAction):
+    """``append``, except that the command line replaces values from the environment."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if isinstance(getattr(namespace, self.dest, None), _FromEnvironment):
+            setattr(namespace, self.dest, [])
+        super().__call__(parser, namespace, values, option_string)
+
+
+ENV_PREFIX = "PYRE_HTTP_"
+EPILOG = f"""\
+Every option can also be set by an environment variable named {ENV_PREFIX} and the
+option's name in capitals with dashes as underscores: {ENV_PREFIX}PORT=9000,
+{ENV_PREFIX}PROXY_HEADERS=false, {ENV_PREFIX}APP=main:app. The command line wins
+over the environment. Repeatable options (--bind, --header) take one value per
+line. --env-file (or {ENV_PREFIX}ENV_FILE) is read first, so it can set them too.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyre-http",
         description="Serve an ASGI 3 application with pyre-http.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     flag = argparse.BooleanOptionalAction  # --x / --no-x pairs, as in uvicorn
-    parser.add_argument("app", metavar="APP", help='the ASGI application, as "module:attribute"')
+    parser.add_argument("app", metavar="APP", nargs="?", help='the ASGI application, as "module:attribute"')
     parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument(
         "--host", default=defaults.DEFAULT_HOST, help="bind to this address; IPv6 works, e.g. :: (default: %(default)s)"
@@ -88,6 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=defaults.DEFAULT_BACKLOG,
         help="listen() backlog (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--uds", metavar="PATH", default=None, help="listen on this Unix socket instead (a stale socket file is replaced)"
+    )
+    parser.add_argument(
+        "--uds-permissions",
+        type=_octal_mode,
+        default=None,
+        metavar="MODE",
+        help="octal file mode of the Unix socket, e.g. 660 (default: as the umask leaves it)",
+    )
+    parser.add_argument(
+        "--fd", type=_non_negative_int, default=None, help="serve the listening socket inherited as this descriptor"
+    )
+    parser.add_argument(
+        "--bind",
+        action=_Append,
+        type=_bind,
+        default=[],
+        metavar="ADDRESS",
+        help="HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N; repeatable, one process serves them all; "
+        "replaces --host/--port. systemd's LISTEN_FDS sockets are served too",
     )
     parser.add_argument(
         "--factory", action="store_true", help="APP is a factory: call it with no arguments to get the app"
@@ -106,6 +181,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", choices=tuple(LOG_LEVELS), default="info", help="(default: %(default)s)")
     parser.add_argument("--access-log", action=flag, default=True, help="log every request")
+    parser.add_argument(
+        "--access-log-format",
+        default=None,
+        metavar="FORMAT",
+        help="gunicorn's atoms (%%(h)s %%(r)s %%(s)s %%(b)s %%(D)s %%({name}i)s...), or json for one JSON "
+        "object per line (default: uvicorn's line)",
+    )
+    parser.add_argument(
+        "--log-config",
+        default=None,
+        metavar="FILE",
+        help="logging configuration: dictConfig from .json or .yaml, fileConfig from .ini; applied before "
+        "the app is imported",
+    )
+    parser.add_argument(
+        "--use-colors", action=flag, default=None, help="colour the log level (default: when stderr is a terminal)"
+    )
+    parser.add_argument(
+        "--env-file", default=None, metavar="PATH", help="load environment variables from this dotenv file"
+    )
+    proxy = parser.add_argument_group("behind a proxy")
+    proxy.add_argument(
+        "--proxy-headers",
+        action=flag,
+        default=True,
+        help="take the client address and scheme from X-Forwarded-For/-Proto and Forwarded sent by a trusted peer",
+    )
+    proxy.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="LIST",
+        help="comma-separated trusted peers: addresses, CIDR networks, * (all), unix: (Unix socket peers) "
+        "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)",
+    )
+    proxy.add_argument(
+        "--proxy-protocol",
+        action=flag,
+        default=False,
+        help="expect a PROXY protocol v1/v2 header (HAProxy, AWS NLB) first on connections from trusted peers; "
+        "a missing or malformed one closes the connection",
+    )
     parser.add_argument("--root-path", default="", help="ASGI root_path, for an app mounted below a URL prefix")
     parser.add_argument(
         "--timeout-keep-alive",
@@ -145,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--header",
         dest="headers",
         type=_header,
-        action="append",
+        action=_Append,
         default=[],
         metavar="NAME:VALUE",
         help="extra default response header (repeatable)",
@@ -224,10 +340,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_file_from(argv: Sequence[str]) -> str | None:
+    """--env-file from the command line (or the environment), before the real parse."""
+    found = os.environ.get(ENV_PREFIX + "ENV_FILE")
+    for i, arg in enumerate(argv):
+        if arg == "--env-file" and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith("--env-file="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def _apply_environment(parser: argparse.ArgumentParser, environ: Any) -> None:
+    """PYRE_HTTP_<NAME> variables become the defaults the command line overrides."""
+    for action in parser._actions:
+        if action.dest in ("help", "version"):
+            continue
+        name = ENV_PREFIX + action.dest.upper()
+        text = environ.get(name)
+        if text is None:
+            continue
+        try:
+            value = _env_value(action, text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            parser.error(f"environment variable {name}={text!r}: {exc}")
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            parser.error(f"environment variable {name}={text!r}: choose from {choices}")
+        action.default = value
+
+
+def _env_value(action: argparse.Action, text: str) -> Any:
+    if isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction)):
+        return _bool(text)
+    convert = action.type if callable(action.type) else str
+    if isinstance(action, argparse._AppendAction):
+        return _FromEnvironment(convert(line.strip()) for line in text.splitlines() if line.strip())
+    return convert(text)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
-    """Command line to Config. Usage errors exit with status 2, as argparse does."""
-    args = vars(build_parser().parse_args(argv))
-    return Config(**args)
+    """Command line (and PYRE_HTTP_* variables) to Config. Usage errors exit with status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    env_file = _env_file_from(argv)
+    if env_file is not None:
+        try:
+            load_env_file(env_file)
+        except StartupError as exc:
+            parser.error(str(exc))
+    _apply_environment(parser, os.environ)
+    args = vars(parser.parse_args(argv))
+    if args["app"] is None:
+        parser.error(f"the following arguments are required: APP (or {ENV_PREFIX}APP)")
+    try:
+        return Config(**args)
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def main(argv: Sequence[str] | None = None, *, core_factory: CoreFactory | None = None) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
+import os
 from typing import Any, Awaitable, Callable, MutableMapping
+
+from .sockets import BindSpec, parse_bind
 
 # The ASGI 3 callable: app(scope, receive, send) -> awaitable.
 ASGIApp = Callable[
@@ -19,6 +23,7 @@ LIFESPAN_CHOICES = ("auto", "on", "off")
 # uvicorn's names. Every choice but "none" selects the one built-in (Rust)
 # implementation; "none" serves upgrade requests as plain HTTP.
 WS_CHOICES = ("auto", "none", "websockets", "wsproto", "websockets-sansio")
+LOG_CONFIG_SUFFIXES = (".json", ".yaml", ".yml", ".ini")
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -46,6 +51,9 @@ DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024  # largest incoming message, bytes (1009 
 DEFAULT_WS_MAX_QUEUE = 32  # received messages waiting for the app before reading pauses
 DEFAULT_WS_PING_INTERVAL = 20.0  # seconds; 0 or None: no keep-alive pings
 DEFAULT_WS_PING_TIMEOUT = 20.0  # seconds to wait for the pong; 0 or None: wait forever
+# Peers whose proxy headers count, when neither --forwarded-allow-ips nor
+# $FORWARDED_ALLOW_IPS says otherwise (uvicorn's default).
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 
 
 _SLOW_CLIENT_TIMEOUTS = ("timeout_request_header", "timeout_request_body", "timeout_send")
@@ -91,6 +99,22 @@ class Config:
     ws_ping_interval: float | None = DEFAULT_WS_PING_INTERVAL
     ws_ping_timeout: float | None = DEFAULT_WS_PING_TIMEOUT
     ws_per_message_deflate: bool = True
+    # Listening: any of these replaces host/port.
+    uds: str | None = None
+    uds_permissions: int | None = None
+    fd: int | None = None
+    bind: list[str] = dataclasses.field(default_factory=list)
+    # Proxies.
+    proxy_headers: bool = True
+    # None: $FORWARDED_ALLOW_IPS, else DEFAULT_FORWARDED_ALLOW_IPS. A comma-separated
+    # string or a list of addresses, CIDR networks, "*" and "unix:".
+    forwarded_allow_ips: str | list[str] | None = None
+    proxy_protocol: bool = False
+    # Logging.
+    log_config: str | dict[str, Any] | None = None
+    use_colors: bool | None = None  # None: when stderr is a terminal
+    access_log_format: str | None = None  # None: uvicorn's line; "json"; or gunicorn atoms
+    env_file: str | None = None
 
     def __post_init__(self) -> None:
         # Programming mistakes in run(...) arguments fail here, early and
@@ -124,6 +148,42 @@ class Config:
         if self.timeout_graceful_shutdown is not None and self.timeout_graceful_shutdown < 0:
             raise ValueError("timeout_graceful_shutdown must be >= 0 or None")
         self.headers = [validate_header(name, value) for name, value in self.headers]
+        _ = self.trusted_proxies  # validates forwarded_allow_ips
+        _ = self.bind_specs()  # validates bind, uds and fd
+        if self.uds_permissions is not None and not 0 <= self.uds_permissions <= 0o7777:
+            raise ValueError(f"uds_permissions must be a file mode such as 0o660, not {self.uds_permissions!r}")
+        if isinstance(self.log_config, str) and not self.log_config.endswith(LOG_CONFIG_SUFFIXES):
+            raise ValueError(f"log_config must be a {', '.join(LOG_CONFIG_SUFFIXES)} file, not {self.log_config!r}")
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """The ``forwarded_allow_ips`` entries, checked."""
+        value = self.forwarded_allow_ips
+        if value is None:
+            value = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS)
+        entries = value.split(",") if isinstance(value, str) else list(value)
+        entries = [entry.strip() for entry in entries if entry.strip()]
+        for entry in entries:
+            if entry in ("*", "unix:"):
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"forwarded_allow_ips: {entry!r} is not an IP address, a network, '*' or 'unix:'"
+                ) from None
+        return entries
+
+    def bind_specs(self) -> list[BindSpec]:
+        """Where to listen: --bind, --uds, --fd and systemd's sockets, else host:port."""
+        specs = [parse_bind(text) for text in self.bind]
+        if self.uds is not None:
+            specs.append(BindSpec("unix", path=self.uds))
+        if self.fd is not None:
+            if self.fd < 0:
+                raise ValueError(f"fd must be a descriptor number, not {self.fd}")
+            specs.append(BindSpec("fd", fd=self.fd))
+        return specs
 
     @property
     def log_level_number(self) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 from .config import DEFAULT_HOST, DEFAULT_PORT, ASGIApp, Config
 from .errors import StartupError
 from .importer import load_app
-from .logging_setup import configure_logging
+from .envfile import load_env_file
+from .logging_setup import configure_logging, enable_loggers
 from .loops import loop_factory, run_on_new_loop
 from .server import CoreFactory, Server, native_core_factory
 
@@ -19,8 +20,19 @@ def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int
 
     ``core_factory`` replaces ``pyre_http._core.Server`` (tests use a fake).
     """
+    if config.env_file is not None:
+        load_env_file(config.env_file)
+    # Before the application is imported, so that its loggers and ours
+    # share the handlers a --log-config sets up.
+    configure_logging(
+        config.log_level_number,
+        config.access_log,
+        log_config=config.log_config,
+        use_colors=config.use_colors,
+        access_log_format=config.access_log_format,
+    )
     app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
-    configure_logging(config.log_level_number, config.access_log)
+    enable_loggers()
     # Resolved before the loop starts, so a missing native module is
     # reported before the application's lifespan startup runs.
     factory = core_factory if core_factory is not None else native_core_factory()

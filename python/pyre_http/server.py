@@ -24,7 +24,8 @@ from typing import Any, Callable, Protocol
 from .config import ASGIApp, Config
 from .errors import EXIT_ERROR, StartupError
 from .lifespan import Lifespan
-from .sockets import bind_socket, bound_port, format_address
+from .access_log import plan as access_log_plan
+from .sockets import BindSpec, Listener, open_listeners, systemd_fds
 
 logger = logging.getLogger("pyre_http.error")
 
@@ -116,10 +117,11 @@ class Server:
             await lifespan.shutdown()
             return
         try:
-            sockets = [bind_socket(self.config.host, self.config.port, self.config.backlog)]
+            listeners = self._open_listeners()
         except StartupError:
             await lifespan.shutdown()
             raise
+        sockets = [listener.sock for listener in listeners]
         try:
             core = self._create_core(loop, sockets, state)
         except RuntimeError as exc:
@@ -128,7 +130,7 @@ class Server:
             await lifespan.shutdown()
             raise StartupError(str(exc)) from exc
         except BaseException:
-            _close_all(sockets)
+            _close_all(listeners)
             await lifespan.shutdown()
             raise
 
@@ -137,19 +139,27 @@ class Server:
             loop.add_reader(fd, core.on_ready)
             self._schedule_tick(loop, core)
             self.started = True
-            address = format_address(self.config.host, bound_port(sockets[0]))
-            logger.info("pyre-http running on http://%s (Press CTRL+C to quit)", address)
+            for listener in listeners:
+                logger.info("pyre-http running on %s (Press CTRL+C to quit)", listener.describe())
             await self._should_exit.wait()
             logger.info("Shutting down")
             core.stop_accepting()
-            _close_all(sockets)  # the core holds its own dup()s of the fds
+            _close_all(listeners)  # the core holds its own dup()s of the fds
             core.shutdown()
             await self._wait_until_idle(loop, core)
         finally:
             # Reached on a normal stop, a graceful timeout and a forced exit.
             self._stop_core(loop, fd, core)
-            _close_all(sockets)
+            _close_all(listeners)
         await lifespan.shutdown()
+
+    def _open_listeners(self) -> list[Listener]:
+        """--bind, --uds, --fd and systemd's sockets; --host/--port when there are none."""
+        config = self.config
+        specs = config.bind_specs() + [BindSpec("fd", fd=fd) for fd in systemd_fds()]
+        if not specs:
+            specs = [BindSpec("tcp", host=config.host, port=config.port)]
+        return open_listeners(specs, config.backlog, config.uds_permissions)
 
     def _create_core(
         self, loop: asyncio.AbstractEventLoop, sockets: list[socket.socket], state: dict[str, Any] | None
@@ -180,6 +190,28 @@ class Server:
             ws_ping_interval=config.seconds_or_none("ws_ping_interval"),
             ws_ping_timeout=config.seconds_or_none("ws_ping_timeout"),
             ws_per_message_deflate=config.ws_per_message_deflate,
+            proxy_headers=config.proxy_headers,
+            forwarded_allow_ips=config.trusted_proxies,
+            proxy_protocol=config.proxy_protocol,
+            **self._access_log_options(),
+        )
+
+    def _access_log_options(self) -> dict[str, Any]:
+        """What the core needs for --access-log-format (nothing special without one)."""
+        fmt = self.config.access_log_format
+        if not fmt:
+            return dict(
+                access_log_hook=None,
+                access_log_request_headers=[],
+                access_log_response_headers=[],
+                access_log_timing=False,
+            )
+        plan = access_log_plan(fmt, logging.getLogger("pyre_http.access"))
+        return dict(
+            access_log_hook=plan.hook,
+            access_log_request_headers=plan.request_headers,
+            access_log_response_headers=plan.response_headers,
+            access_log_timing=plan.timing,
         )
 
     async def _wait_until_idle(self, loop: asyncio.AbstractEventLoop, core: CoreServer) -> None:
@@ -245,6 +277,6 @@ class Server:
         self._installed_signals.clear()
 
 
-def _close_all(sockets: list[socket.socket]) -> None:
-    for sock in sockets:
-        sock.close()
+def _close_all(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        listener.close()

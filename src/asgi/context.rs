@@ -3,16 +3,16 @@
 
 use super::awaitable::Done;
 use super::scope::ScopeBuilder;
-use super::session::HttpSession;
-use super::settings::WsSettings;
+use super::session::{AccessExtra, HttpSession};
+use super::settings::{ProxySettings, WsSettings};
 use crate::http1::{http_date, ResponseDefaults};
-use crate::net::Connection;
+use crate::net::{Connection, SockAddr};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 use slab::Slab;
 use std::cell::{Cell, RefCell};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub struct AppContext {
     pub app: Py<PyAny>,
@@ -23,7 +23,8 @@ pub struct AppContext {
     date: Cell<(u64, [u8; 29])>,
     error_logger: Py<PyAny>,
     /// `None` when access logging is off.
-    access_logger: Option<Py<PyAny>>,
+    access: Option<AccessLog>,
+    pub proxy: ProxySettings,
     tasks: RefCell<Slab<Py<PyAny>>>,
     pub done: Py<Done>,
     pub ws: WsSettings,
@@ -44,10 +45,27 @@ enum TaskStart {
 
 pub struct LoggingSetup {
     pub error_logger: Py<PyAny>,
-    pub access_logger: Option<Py<PyAny>>,
+    pub access: Option<AccessLog>,
+}
+
+/// The access log: a logger, and for a custom `--access-log-format` the
+/// Python callable that formats and logs an entry, with what it needs.
+pub struct AccessLog {
+    pub logger: Py<PyAny>,
+    /// `hook(host, port, request_line, status, bytes, duration_us, scheme,
+    /// request_header_values, response_header_values)`; `None`: the default
+    /// line, built here.
+    pub hook: Option<Py<PyAny>>,
+    /// Request headers the format shows (lowercase names).
+    pub request_headers: Vec<Vec<u8>>,
+    /// Response headers the format shows (lowercase names).
+    pub response_headers: Vec<Vec<u8>>,
+    /// The format shows the request's duration.
+    pub timing: bool,
 }
 
 impl AppContext {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         py: Python<'_>,
         app: Py<PyAny>,
@@ -56,6 +74,7 @@ impl AppContext {
         defaults: ResponseDefaults,
         logging: LoggingSetup,
         ws: WsSettings,
+        proxy: ProxySettings,
     ) -> PyResult<Self> {
         Ok(AppContext {
             app,
@@ -65,7 +84,8 @@ impl AppContext {
             defaults,
             date: Cell::new((u64::MAX, [0; 29])),
             error_logger: logging.error_logger,
-            access_logger: logging.access_logger,
+            access: logging.access,
+            proxy,
             tasks: RefCell::new(Slab::new()),
             done: Py::new(py, Done)?,
             ws,
@@ -164,34 +184,110 @@ impl AppContext {
     }
 
     pub fn access_log_enabled(&self) -> bool {
-        self.access_logger.is_some()
+        self.access.is_some()
+    }
+
+    /// For a custom access-log format: what to keep of a request as it
+    /// starts (its start time, the request headers the format shows).
+    pub fn access_extra(&self, head: &crate::http1::RequestHead) -> Option<Box<AccessExtra>> {
+        let access = self.access.as_ref()?;
+        access.hook.as_ref()?;
+        let mut extra = AccessExtra {
+            start: access.timing.then(Instant::now),
+            request_headers: vec![None; access.request_headers.len()],
+            response_headers: vec![None; access.response_headers.len()],
+        };
+        for (name, value) in head.headers() {
+            if let Some(i) = access.request_headers.iter().position(|n| n == name) {
+                let value = String::from_utf8_lossy(value);
+                match &mut extra.request_headers[i] {
+                    Some(joined) => {
+                        joined.push_str(", ");
+                        joined.push_str(&value);
+                    }
+                    slot @ None => *slot = Some(value.into_owned()),
+                }
+            }
+        }
+        Some(Box::new(extra))
+    }
+
+    /// The response headers a custom access-log format shows (an empty
+    /// list when there is none).
+    pub fn access_response_headers(&self) -> &[Vec<u8>] {
+        match &self.access {
+            Some(access) if access.hook.is_some() => &access.response_headers,
+            _ => &[],
+        }
     }
 
     /// What the access log needs of a finished exchange, taken while the
     /// connection is borrowed; `None` when access logging is off.
     pub fn access_entry(&self, conn: &Connection<HttpSession>) -> Option<AccessEntry> {
-        self.access_logger.as_ref()?;
+        self.access.as_ref()?;
+        let session = &conn.session;
+        let (host, port) = match (&session.forwarded_client, &conn.peer) {
+            (Some((host, port)), _) => (host.clone(), Some(*port)),
+            (None, SockAddr::Inet(addr)) => {
+                (addr.ip().to_canonical().to_string(), Some(addr.port()))
+            }
+            (None, SockAddr::Unix(_)) => ("-".to_owned(), None),
+        };
         Some(AccessEntry {
-            client: conn.peer.to_string(),
-            request_line: conn.session.request_line.clone()?,
-            status: conn.session.status,
+            host,
+            port,
+            request_line: session.request_line.clone()?,
+            status: session.status,
+            bytes: session.body_bytes,
+            secure: session.secure,
+            extra: session.access_extra.as_ref().map(|extra| AccessExtra {
+                start: extra.start,
+                request_headers: extra.request_headers.clone(),
+                response_headers: extra.response_headers.clone(),
+            }),
         })
     }
 
-    /// One access-log line per completed response, as uvicorn writes it.
+    /// One access-log line per completed response: as uvicorn writes it,
+    /// or through the custom format's hook.
     pub fn log_access(&self, py: Python<'_>, entry: AccessEntry) {
-        let Some(logger) = &self.access_logger else {
+        let Some(access) = &self.access else {
             return;
         };
-        let result = logger.bind(py).call_method1(
-            intern!(py, "info"),
-            (
-                "%s - \"%s\" %d",
-                entry.client,
-                entry.request_line,
-                entry.status,
-            ),
-        );
+        let result = match &access.hook {
+            None => {
+                let client = match entry.port {
+                    Some(port) if entry.host.contains(':') => format!("[{}]:{port}", entry.host),
+                    Some(port) => format!("{}:{port}", entry.host),
+                    None => entry.host,
+                };
+                access.logger.bind(py).call_method1(
+                    intern!(py, "info"),
+                    ("%s - \"%s\" %d", client, entry.request_line, entry.status),
+                )
+            }
+            Some(hook) => {
+                let extra = entry.extra.unwrap_or_default();
+                let duration_us = extra
+                    .start
+                    .map_or(0, |start| start.elapsed().as_micros() as u64);
+                let scheme = if entry.secure { "https" } else { "http" };
+                PyTuple::new(py, extra.request_headers).and_then(|request_headers| {
+                    let response_headers = PyTuple::new(py, extra.response_headers)?;
+                    hook.bind(py).call1((
+                        entry.host,
+                        entry.port,
+                        entry.request_line,
+                        entry.status,
+                        entry.bytes,
+                        duration_us,
+                        scheme,
+                        request_headers,
+                        response_headers,
+                    ))
+                })
+            }
+        };
         if let Err(log_failure) = result {
             log_failure.write_unraisable(py, None);
         }
@@ -199,9 +295,13 @@ impl AppContext {
 }
 
 pub struct AccessEntry {
-    client: String,
+    host: String,
+    port: Option<u16>,
     request_line: String,
     status: u16,
+    bytes: u64,
+    secure: bool,
+    extra: Option<AccessExtra>,
 }
 
 impl TaskStart {

@@ -4,9 +4,10 @@
 use super::context::{reject, resolve, AppContext};
 use super::errors::ClientDisconnected;
 use super::finish::finish_request;
+use super::proxy;
 use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
 use super::runner::{self, awaitable_steps, AppRunner};
-use super::scope::address_tuple;
+use super::scope::{client_value, host_port_tuple};
 use super::send::Send;
 use super::session::{http_and_out, HttpSession};
 use super::websocket::{self, WsReceive, WsSend};
@@ -47,7 +48,7 @@ impl AsgiHandler {
             None
         };
         let subprotocols = offer.as_ref().map(|o| o.subprotocols.clone());
-        let (seq, client, server) = {
+        let (seq, client, server, secure) = {
             let mut c = conn.borrow_mut();
             let seq = c.session.seq + 1;
             c.session
@@ -63,19 +64,39 @@ impl AsgiHandler {
                     head.version.as_str()
                 ));
             }
-            let client = match &c.session.client {
-                Some(client) => client.clone_ref(py),
-                None => {
-                    let client = address_tuple(py, c.peer)?.into_any().unbind();
+            // Behind a trusted proxy each request may come from another
+            // client; otherwise the peer's tuple is built once.
+            let forwarded = match ctx.proxy.headers && c.peer_trusted() {
+                true => proxy::interpret(head.headers(), &ctx.proxy.trusted),
+                false => proxy::Forwarded::default(),
+            };
+            c.session.secure = forwarded.secure.unwrap_or(false);
+            let client = match (forwarded.client, &c.session.client) {
+                (Some((host, port)), _) => {
+                    let client = host_port_tuple(py, &host, port)?.unbind();
+                    c.session.forwarded_client = Some((host, port));
+                    client
+                }
+                (None, Some(client)) => client.clone_ref(py),
+                (None, None) => {
+                    let client = client_value(py, &c.peer)?.unbind();
                     c.session.client = Some(client.clone_ref(py));
                     client
                 }
             };
-            (seq, client, c.local)
+            if ctx.access_log_enabled() {
+                c.session.access_extra = ctx.access_extra(&head);
+            }
+            (seq, client, c.local.clone(), c.session.secure)
         };
-        let scope = ctx
-            .scope
-            .build(py, &head, client.bind(py), server, subprotocols.as_deref())?;
+        let scope = ctx.scope.build(
+            py,
+            &head,
+            client.bind(py),
+            &server,
+            subprotocols.as_deref(),
+            secure,
+        )?;
         let called = if subprotocols.is_some() {
             let receive = Py::new(py, WsReceive::new(ctx.clone(), conn.clone()))?;
             let send = Py::new(py, WsSend::new(ctx.clone(), conn.clone()))?;

@@ -10,6 +10,7 @@ mod finish;
 mod handler;
 mod loop_bound;
 mod message;
+mod proxy;
 mod receive;
 mod response;
 mod runner;
@@ -47,6 +48,7 @@ fn modules_import_each_other_without_cycles() {
         ("handler", include_str!("handler.rs")),
         ("loop_bound", include_str!("loop_bound.rs")),
         ("message", include_str!("message.rs")),
+        ("proxy", include_str!("proxy.rs")),
         ("receive", include_str!("receive.rs")),
         ("response", include_str!("response.rs")),
         ("runner", include_str!("runner.rs")),

@@ -20,6 +20,12 @@ pub fn start(
     headers: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let date = ctx.date();
+    // A custom access-log format may show some response headers.
+    let logged = ctx.access_response_headers();
+    let mut extra = match logged.is_empty() {
+        true => None,
+        false => conn.session.access_extra.take(),
+    };
     let (http, out) = http_and_out(conn)?;
     let mut writer = http.start_response(status).map_err(order_error)?;
     if let Some(headers) = headers {
@@ -29,12 +35,22 @@ pub fn start(
             writer
                 .header(name.as_bytes(), value.as_bytes())
                 .map_err(|e| PyValueError::new_err(e.0))?;
+            if let Some(extra) = extra.as_deref_mut() {
+                let name = name.as_bytes();
+                if let Some(i) = logged.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    extra.response_headers[i] = Some(value);
+                }
+            }
         }
     }
     writer
         .finish(&ctx.defaults, &date, out)
         .map_err(|e| PyValueError::new_err(e.0))?;
     conn.session.status = status;
+    if extra.is_some() {
+        conn.session.access_extra = extra;
+    }
     Ok(())
 }
 
@@ -93,6 +109,7 @@ pub fn fail(conn: &mut Connection<HttpSession>, ctx: &AppContext) {
     });
     let written = written.and_then(|()| http.send_body(INTERNAL_ERROR_BODY, false, out));
     conn.session.status = 500;
+    conn.session.body_bytes = INTERNAL_ERROR_BODY.len() as u64;
     if written.is_err() {
         conn.close_soon();
     }

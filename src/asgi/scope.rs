@@ -4,6 +4,7 @@
 //! methods and header names, the server address) are built once and reused.
 
 use crate::http1::{decode_path, RequestHead};
+use crate::net::SockAddr;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -48,7 +49,7 @@ pub struct ScopeBuilder {
     state: Option<Py<PyDict>>,
     header_names: Vec<(&'static [u8], Py<PyBytes>)>,
     methods: Vec<(&'static [u8], Py<PyString>)>,
-    servers: RefCell<Vec<(SocketAddr, Py<PyTuple>)>>,
+    servers: RefCell<Vec<(SockAddr, Py<PyAny>)>>,
 }
 
 impl ScopeBuilder {
@@ -73,19 +74,23 @@ impl ScopeBuilder {
     }
 
     /// The scope for `head`: an `http` scope, or a `websocket` one when
-    /// `subprotocols` (the client's offer) is given.
+    /// `subprotocols` (the client's offer) is given. `secure` picks
+    /// `https`/`wss` over `http`/`ws` (a trusted proxy said so).
     pub fn build<'py>(
         &self,
         py: Python<'py>,
         head: &RequestHead,
         client: &Bound<'py, PyAny>,
-        server: SocketAddr,
+        server: &SockAddr,
         subprotocols: Option<&[String]>,
+        secure: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let scope = PyDict::new(py);
-        let (kind, scheme) = match subprotocols {
-            None => (intern!(py, "http"), intern!(py, "http")),
-            Some(_) => (intern!(py, "websocket"), intern!(py, "ws")),
+        let (kind, scheme) = match (subprotocols, secure) {
+            (None, false) => (intern!(py, "http"), intern!(py, "http")),
+            (None, true) => (intern!(py, "http"), intern!(py, "https")),
+            (Some(_), false) => (intern!(py, "websocket"), intern!(py, "ws")),
+            (Some(_), true) => (intern!(py, "websocket"), intern!(py, "wss")),
         };
         scope.set_item(intern!(py, "type"), kind)?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
@@ -154,14 +159,25 @@ impl ScopeBuilder {
         Ok(list)
     }
 
-    fn server<'py>(&self, py: Python<'py>, addr: SocketAddr) -> PyResult<Bound<'py, PyTuple>> {
+    /// `(host, port)`, `(path, None)` for a Unix socket (as the ASGI
+    /// specification has it), or `None` for an unnamed one; built once per
+    /// listening address.
+    fn server<'py>(&self, py: Python<'py>, addr: &SockAddr) -> PyResult<Bound<'py, PyAny>> {
         let mut servers = self.servers.borrow_mut();
-        if let Some((_, cached)) = servers.iter().find(|(a, _)| *a == addr) {
+        if let Some((_, cached)) = servers.iter().find(|(a, _)| a == addr) {
             return Ok(cached.bind(py).clone());
         }
-        let tuple = address_tuple(py, addr)?;
-        servers.push((addr, tuple.clone().unbind()));
-        Ok(tuple)
+        let value = match addr {
+            SockAddr::Inet(addr) => address_tuple(py, *addr)?.into_any(),
+            SockAddr::Unix(Some(path)) => PyTuple::new(
+                py,
+                [PyString::new(py, path).into_any(), py.None().into_bound(py)],
+            )?
+            .into_any(),
+            SockAddr::Unix(None) => py.None().into_bound(py),
+        };
+        servers.push((addr.clone(), value.clone().unbind()));
+        Ok(value)
     }
 }
 
@@ -173,6 +189,21 @@ fn decoded_path<'py>(py: Python<'py>, raw_path: &[u8]) -> Bound<'py, PyString> {
         }
     }
     PyString::new(py, &decode_path(raw_path))
+}
+
+/// The scope's `client`: `(host, port)`, or `None` for a Unix socket peer.
+pub fn client_value<'py>(py: Python<'py>, peer: &SockAddr) -> PyResult<Bound<'py, PyAny>> {
+    match peer {
+        SockAddr::Inet(addr) => Ok(address_tuple(py, *addr)?.into_any()),
+        SockAddr::Unix(_) => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// `(host, port)` of a client a trusted proxy named.
+pub fn host_port_tuple<'py>(py: Python<'py>, host: &str, port: u16) -> PyResult<Bound<'py, PyAny>> {
+    let host = PyString::new(py, host);
+    let port = port.into_pyobject(py)?;
+    Ok(PyTuple::new(py, [host.into_any(), port.into_any()])?.into_any())
 }
 
 /// `(host, port)` as ASGI's `client` and `server` want it.

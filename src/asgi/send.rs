@@ -82,6 +82,7 @@ impl SendState {
         let data = body.as_ref().map(|b| b.as_bytes()).unwrap_or(b"");
         http.send_body(data, more, out)
             .map_err(response::order_error)?;
+        conn.session.body_bytes += data.len() as u64;
         if !more {
             conn.output_added(Flush::Now);
             self.complete(py, conn);

@@ -1,12 +1,12 @@
 //! `pyre_http._core.Server`: the Python face of one driver. The methods
 //! only convert arguments and call plain Rust.
 
-use super::context::{AppContext, LoggingSetup};
+use super::context::{AccessLog, AppContext, LoggingSetup};
 use super::handler::AsgiHandler;
 use super::scope::ScopeBuilder;
-use super::settings::WsSettings;
+use super::settings::{ProxySettings, WsSettings};
 use crate::http1::{Limits, ResponseDefaults};
-use crate::net::{Driver, DriverConfig, Listener, Timeouts};
+use crate::net::{Driver, DriverConfig, Listener, Timeouts, TrustedProxies};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -34,6 +34,8 @@ impl Server {
         limit_concurrency, limit_request_line, limit_request_headers,
         limit_request_header_size, limit_request_body,
         ws, ws_max_size, ws_max_queue, ws_ping_interval, ws_ping_timeout, ws_per_message_deflate,
+        proxy_headers, forwarded_allow_ips, proxy_protocol,
+        access_log_hook, access_log_request_headers, access_log_response_headers, access_log_timing,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -62,8 +64,17 @@ impl Server {
         ws_ping_interval: Option<f64>,
         ws_ping_timeout: Option<f64>,
         ws_per_message_deflate: bool,
+        proxy_headers: bool,
+        forwarded_allow_ips: Vec<String>,
+        proxy_protocol: bool,
+        access_log_hook: Option<Py<PyAny>>,
+        access_log_request_headers: Vec<String>,
+        access_log_response_headers: Vec<String>,
+        access_log_timing: bool,
     ) -> PyResult<Self> {
         ensure_gil_enabled(py)?;
+        let trusted = TrustedProxies::parse(forwarded_allow_ips.iter().map(String::as_str))
+            .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?;
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
             return Err(PyValueError::new_err(
                 "timeout_keep_alive must be a non-negative number",
@@ -120,13 +131,23 @@ impl Server {
             defaults,
             LoggingSetup {
                 error_logger: error_logger.unbind(),
-                access_logger: access_on.then(|| access_logger.unbind()),
+                access: access_on.then(|| AccessLog {
+                    logger: access_logger.unbind(),
+                    hook: access_log_hook,
+                    request_headers: lowercase(access_log_request_headers),
+                    response_headers: lowercase(access_log_response_headers),
+                    timing: access_log_timing,
+                }),
             },
             WsSettings {
                 enabled: ws_enabled,
                 max_size: ws_max_size,
                 max_queue: ws_max_queue,
                 per_message_deflate: ws_per_message_deflate,
+            },
+            ProxySettings {
+                headers: proxy_headers,
+                trusted: trusted.clone(),
             },
         )?;
         let config = DriverConfig {
@@ -141,6 +162,8 @@ impl Server {
             ws_ping_interval,
             ws_ping_timeout,
             limit_concurrency,
+            trusted,
+            proxy_protocol,
         };
         let handler = AsgiHandler { ctx: Rc::new(ctx) };
         Ok(Server {
@@ -185,6 +208,13 @@ impl Server {
     fn close(&mut self) {
         self.driver.close_all();
     }
+}
+
+fn lowercase(names: Vec<String>) -> Vec<Vec<u8>> {
+    names
+        .into_iter()
+        .map(|name| name.to_ascii_lowercase().into_bytes())
+        .collect()
 }
 
 /// The per-request objects rely on the GIL to serialize every access to

@@ -9,6 +9,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::cell::RefMut;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// Borrows the connection for a call that came from Python. A re-entrant
 /// call (say, from a finalizer that runs while the connection is being
@@ -25,6 +26,15 @@ pub fn http_and_out(
 ) -> PyResult<(&mut ServerConn, &mut Vec<u8>)> {
     conn.http_and_out()
         .ok_or_else(|| PyRuntimeError::new_err("the connection is no longer HTTP"))
+}
+
+/// What a custom access-log format needs beyond the default line, kept
+/// per request only when such a format is set.
+#[derive(Default)]
+pub struct AccessExtra {
+    pub start: Option<Instant>,
+    pub request_headers: Vec<Option<String>>,
+    pub response_headers: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -50,6 +60,14 @@ pub struct HttpSession {
     pub client: Option<Py<PyAny>>,
     /// "METHOD target HTTP/x.y", kept only when access logging is on.
     pub request_line: Option<String>,
+    /// The client a trusted proxy named for the current request.
+    pub forwarded_client: Option<(String, u16)>,
+    /// The current request came over https (a trusted proxy said so).
+    pub secure: bool,
+    /// Response body bytes sent for the current request.
+    pub body_bytes: u64,
+    /// For a custom access-log format only.
+    pub access_extra: Option<Box<AccessExtra>>,
     /// Set when the request is a WebSocket handshake.
     pub ws: Option<Box<WsSession>>,
 }
@@ -66,6 +84,10 @@ impl HttpSession {
         self.send_waiter = None;
         self.status = 0;
         self.request_line = None;
+        self.forwarded_client = None;
+        self.secure = false;
+        self.body_bytes = 0;
+        self.access_extra = None;
         self.ws = None;
     }
 

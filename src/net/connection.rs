@@ -12,14 +12,15 @@
 //! the driver's alone.
 
 use super::schedule::Scheduler;
+use super::stream::Stream;
 use super::timers::Timers;
+use super::trust::SockAddr;
 use crate::http1::ServerConn;
 use crate::ws::WsConn;
-use mio::net::TcpStream;
 use mio::Token;
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -94,9 +95,15 @@ pub struct Connection<S> {
     token: Token,
     /// `None` once closed: the descriptor is released at once even while
     /// application objects still hold the connection.
-    pub(super) stream: Option<TcpStream>,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub(super) stream: Option<Stream>,
+    /// The client: the socket's peer, or the source a PROXY protocol
+    /// header named.
+    pub peer: SockAddr,
+    pub local: SockAddr,
+    /// `peer` is in `--forwarded-allow-ips`: its proxy headers count.
+    pub(super) peer_trusted: bool,
+    /// A PROXY protocol header must come before anything else.
+    pub(super) proxy_header_pending: bool,
     pub(super) protocol: Protocol,
     pub session: S,
     output: Output,
@@ -122,9 +129,9 @@ pub struct Connection<S> {
 impl<S: Default> Connection<S> {
     pub(super) fn new(
         token: Token,
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
+        stream: Stream,
+        peer: SockAddr,
+        local: SockAddr,
         protocol: ServerConn,
         scheduler: Rc<Scheduler>,
     ) -> Self {
@@ -133,6 +140,8 @@ impl<S: Default> Connection<S> {
             stream: Some(stream),
             peer,
             local,
+            peer_trusted: false,
+            proxy_header_pending: false,
             protocol: Protocol::Http(protocol),
             session: S::default(),
             output: Output::default(),
@@ -152,6 +161,12 @@ impl<S: Default> Connection<S> {
 
 /// The bridge's side: what the application may do to its connection.
 impl<S> Connection<S> {
+    /// Whether the client (`peer`) is a trusted proxy, whose
+    /// `X-Forwarded-*` and `Forwarded` headers count.
+    pub fn peer_trusted(&self) -> bool {
+        self.peer_trusted
+    }
+
     /// The HTTP/1.1 protocol state, until the connection became a WebSocket.
     pub fn http(&self) -> Option<&ServerConn> {
         match &self.protocol {

@@ -10,11 +10,13 @@
 
 use super::connection::{ConnRef, Connection, Fill, Lifecycle, Protocol, ReadOutcome};
 use super::listener::Listener;
+use super::proxy_protocol::{self, Parsed};
 use super::schedule::{new_waker, Scheduler};
 use super::timers::{waited, Timeouts};
+use super::trust::{SockAddr, TrustedProxies};
 use crate::http1::{error_response, Event, Limits, ProtocolError, RequestHead, ServerConn};
 use crate::ws::WsEvent;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::cell::RefCell;
@@ -103,6 +105,11 @@ pub struct DriverConfig {
     /// Most connections, and most application tasks, served at once; new
     /// requests beyond it are answered `503`. `None`: no limit.
     pub limit_concurrency: Option<usize>,
+    /// Peers whose proxy headers (and PROXY protocol header) count.
+    pub trusted: TrustedProxies,
+    /// Expect a PROXY protocol header (v1 or v2) first on every connection
+    /// from a trusted peer.
+    pub proxy_protocol: bool,
 }
 
 pub struct Driver<H: Handler> {
@@ -268,8 +275,8 @@ impl<H: Handler> Driver<H> {
                     return;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let local = self.listeners[index].local_addr();
+            let local = self.listeners[index].local_addr().clone();
+            let trusted = self.config.trusted.trusts(&peer);
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let mut conn = Connection::new(
@@ -280,6 +287,8 @@ impl<H: Handler> Driver<H> {
                 ServerConn::new(self.config.limits.clone()),
                 self.scheduler.clone(),
             );
+            conn.peer_trusted = trusted;
+            conn.proxy_header_pending = trusted && self.config.proxy_protocol;
             let registered = match conn.stream.as_mut() {
                 Some(s) => {
                     self.poll
@@ -356,6 +365,9 @@ impl<H: Handler> Driver<H> {
     /// One HTTP/1.1 step: an event for the handler, `Some(Done)` when
     /// nothing more can happen now, or `None` after a read.
     fn advance_http(&mut self, c: &mut Connection<H::Session>) -> Option<Step> {
+        if c.proxy_header_pending {
+            return self.advance_proxy_header(c);
+        }
         let Protocol::Http(http) = &mut c.protocol else {
             return Some(Step::Done);
         };
@@ -401,6 +413,41 @@ impl<H: Handler> Driver<H> {
                     error_response(&err, c.out());
                 }
                 c.begin_closing();
+                Some(Step::Done)
+            }
+        }
+    }
+
+    /// Before any HTTP: the PROXY protocol header of a trusted peer, read
+    /// and taken off the input. `None` after a read or once it is taken; a
+    /// malformed or missing header, or the end of input, closes the
+    /// connection without an answer (the peer is a proxy, not a client).
+    fn advance_proxy_header(&mut self, c: &mut Connection<H::Session>) -> Option<Step> {
+        let Protocol::Http(http) = &mut c.protocol else {
+            return Some(Step::Done);
+        };
+        let input = http.recv_buf();
+        match proxy_protocol::parse(input) {
+            Parsed::Done { consumed, source } => {
+                input.advance(consumed);
+                c.proxy_header_pending = false;
+                if let Some(source) = source {
+                    c.peer = SockAddr::Inet(source);
+                    c.peer_trusted = self.config.trusted.trusts(&c.peer);
+                }
+                return None;
+            }
+            Parsed::Invalid(_) => {
+                c.lifecycle = Lifecycle::Closed;
+                return Some(Step::Done);
+            }
+            Parsed::Incomplete => {}
+        }
+        match c.fill(&mut self.scratch) {
+            Fill::Read => None,
+            Fill::Empty => Some(Step::Done),
+            Fill::Eof | Fill::Failed => {
+                c.lifecycle = Lifecycle::Closed;
                 Some(Step::Done)
             }
         }
@@ -641,6 +688,19 @@ impl<H: Handler> Driver<H> {
             return false;
         }
         let waited = waited(&mut c.timers.waiting_for_request, now);
+        if c.proxy_header_pending {
+            // A proxy that does not send its header in time is cut off
+            // without an HTTP answer.
+            let limit = match head_started {
+                false => timeouts.keep_alive,
+                true => timeouts.request_header.unwrap_or(timeouts.keep_alive),
+            };
+            if waited >= limit {
+                c.lifecycle = Lifecycle::Closed;
+                return true;
+            }
+            return false;
+        }
         let keep_alive = match self.shutting_down {
             true => timeouts.keep_alive.min(SHUTDOWN_GRACE),
             false => timeouts.keep_alive,

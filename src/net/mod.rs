@@ -6,16 +6,20 @@
 mod connection;
 mod driver;
 mod listener;
+pub mod proxy_protocol;
 mod schedule;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod trust;
 
 pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};
 pub use driver::{Driver, DriverConfig, Handler};
 pub use listener::Listener;
 pub use schedule::Scheduler;
 pub use timers::Timeouts;
+pub use trust::{SockAddr, TrustedProxies};
 
 #[cfg(test)]
 #[test]
@@ -26,5 +30,8 @@ fn modules_import_each_other_without_cycles() {
         ("listener", include_str!("listener.rs")),
         ("schedule", include_str!("schedule.rs")),
         ("timers", include_str!("timers.rs")),
+        ("proxy_protocol", include_str!("proxy_protocol.rs")),
+        ("stream", include_str!("stream.rs")),
+        ("trust", include_str!("trust.rs")),
     ]);
 }
