@@ -103,6 +103,21 @@ def test_absolute_form_target(server):
     assert scope["query_string"] == b"y=1"
 
 
+def test_scope_keys_in_order_and_no_mutable_part_shared_between_requests(server):
+    with server.client() as c:
+        first = get_scope(c, request("GET", "/scope"))
+        second = get_scope(c, request("GET", "/scope"))
+    assert list(second) == [
+        "type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
+        "root_path", "headers", "client", "server", "state", "extensions",
+    ]  # fmt: skip
+    # /scope mutates asgi, extensions and headers after answering.
+    for scope in (first, second):
+        assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
+        assert scope["extensions"] == {}
+        assert [b"x-mutated", b"1"] not in scope["headers"]
+
+
 def test_lifespan_state_is_copied_per_request(server):
     with server.client() as c:
         first = get_scope(c, request("GET", "/scope"))

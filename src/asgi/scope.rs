@@ -40,9 +40,32 @@ const COMMON_HEADER_NAMES: &[&str] = &[
     "expect",
 ];
 
+/// The keys of an `http` scope, in the order the scope has always had them
+/// (`state` only when the lifespan set one).
+const HTTP_SCOPE_KEYS: &[&str] = &[
+    "type",
+    "asgi",
+    "http_version",
+    "method",
+    "scheme",
+    "path",
+    "raw_path",
+    "query_string",
+    "root_path",
+    "headers",
+    "client",
+    "server",
+    "state",
+    "extensions",
+];
+
 const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
 
 pub struct ScopeBuilder {
+    /// Every key of an `http` scope in order, with the values that never
+    /// change (`type`, `scheme` unless secure, `root_path`) set: a request
+    /// copies it and sets the rest, which costs no dict growth.
+    http_template: Py<PyDict>,
     asgi: Py<PyDict>,
     root_path: Py<PyString>,
     /// The lifespan state; each request gets a shallow copy.
@@ -57,7 +80,17 @@ impl ScopeBuilder {
         let asgi = PyDict::new(py);
         asgi.set_item("version", "3.0")?;
         asgi.set_item("spec_version", "2.5")?;
+        let http_template = PyDict::new(py);
+        for key in HTTP_SCOPE_KEYS {
+            if *key != "state" || state.is_some() {
+                http_template.set_item(PyString::intern(py, key), py.None())?;
+            }
+        }
+        http_template.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        http_template.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
+        http_template.set_item(intern!(py, "root_path"), root_path)?;
         Ok(ScopeBuilder {
+            http_template: http_template.unbind(),
             asgi: asgi.unbind(),
             root_path: PyString::new(py, root_path).unbind(),
             state,
@@ -85,6 +118,9 @@ impl ScopeBuilder {
         subprotocols: Option<&[String]>,
         secure: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
+        if subprotocols.is_none() {
+            return self.build_http(py, head, client, server, secure);
+        }
         let scope = PyDict::new(py);
         let (kind, scheme) = match (subprotocols, secure) {
             (None, false) => (intern!(py, "http"), intern!(py, "http")),
@@ -122,6 +158,40 @@ impl ScopeBuilder {
             extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         }
         scope.set_item(intern!(py, "extensions"), extensions)?;
+        Ok(scope)
+    }
+
+    /// An `http` scope: the template's copy with the request's values.
+    fn build_http<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        client: &Bound<'py, PyAny>,
+        server: &SockAddr,
+        secure: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let scope = self.http_template.bind(py).copy()?;
+        scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
+        let version = match head.version {
+            crate::http1::Version::Http10 => intern!(py, "1.0"),
+            crate::http1::Version::Http11 => intern!(py, "1.1"),
+        };
+        scope.set_item(intern!(py, "http_version"), version)?;
+        scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
+        if secure {
+            scope.set_item(intern!(py, "scheme"), intern!(py, "https"))?;
+        }
+        let raw_path = head.path();
+        scope.set_item(intern!(py, "path"), decoded_path(py, raw_path))?;
+        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
+        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.query()))?;
+        scope.set_item(intern!(py, "headers"), self.headers(py, head)?)?;
+        scope.set_item(intern!(py, "client"), client)?;
+        scope.set_item(intern!(py, "server"), self.server(py, server)?)?;
+        if let Some(state) = &self.state {
+            scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
+        }
+        scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
         Ok(scope)
     }
 

@@ -172,11 +172,14 @@ async def body_events(scope, receive, send):
 async def scope_route(scope, receive, send):
     await read_body(receive)
     await respond_json(send, jsonable(scope))
-    # Mutates this request's copy of the lifespan state; the next request
-    # must not see it.
+    # Mutates this request's copy of the lifespan state and the scope's
+    # other mutable parts; the next request must not see any of it.
     state = scope.get("state")
     if state is not None:
         state["mutated"] = True
+    scope["asgi"]["mutated"] = True
+    scope["extensions"]["mutated"] = True
+    scope["headers"].append((b"x-mutated", b"1"))
 
 
 @route("/calls")
