@@ -46,6 +46,11 @@ DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024  # largest incoming message, bytes (1009 
 DEFAULT_WS_MAX_QUEUE = 32  # received messages waiting for the app before reading pauses
 DEFAULT_WS_PING_INTERVAL = 20.0  # seconds; 0 or None: no keep-alive pings
 DEFAULT_WS_PING_TIMEOUT = 20.0  # seconds to wait for the pong; 0 or None: wait forever
+DEFAULT_TIMEOUT_WORKER_HEALTHCHECK = 5.0  # seconds a worker's loop may leave a ping unanswered
+# uvicorn's --reload defaults.
+DEFAULT_RELOAD_INCLUDES = ("*.py",)
+DEFAULT_RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
+DEFAULT_RELOAD_DELAY = 0.25
 
 
 _SLOW_CLIENT_TIMEOUTS = ("timeout_request_header", "timeout_request_body", "timeout_send")
@@ -91,6 +96,21 @@ class Config:
     ws_ping_interval: float | None = DEFAULT_WS_PING_INTERVAL
     ws_ping_timeout: float | None = DEFAULT_WS_PING_TIMEOUT
     ws_per_message_deflate: bool = True
+    # Processes. None: one process, no supervisor (unless reload or a
+    # recycling option asks for one). A number, even 1: a supervisor and
+    # that many workers. The CLI fills it from $WEB_CONCURRENCY.
+    workers: int | None = None
+    timeout_worker_healthcheck: float = DEFAULT_TIMEOUT_WORKER_HEALTHCHECK
+    limit_max_requests: int | None = None
+    limit_max_requests_jitter: int = 0
+    workers_max_rss: int | None = None  # MiB
+    workers_lifetime: float | None = None  # seconds
+    reuse_port: bool = False
+    reload: bool = False
+    reload_dirs: list[str] = dataclasses.field(default_factory=list)
+    reload_includes: list[str] = dataclasses.field(default_factory=list)
+    reload_excludes: list[str] = dataclasses.field(default_factory=list)
+    reload_delay: float = DEFAULT_RELOAD_DELAY
 
     def __post_init__(self) -> None:
         # Programming mistakes in run(...) arguments fail here, early and
@@ -123,7 +143,30 @@ class Config:
             raise ValueError("timeout_keep_alive must be >= 0")
         if self.timeout_graceful_shutdown is not None and self.timeout_graceful_shutdown < 0:
             raise ValueError("timeout_graceful_shutdown must be >= 0 or None")
+        for name in ("workers", "limit_max_requests", "workers_max_rss"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None, not {value}")
+        if self.limit_max_requests_jitter < 0:
+            raise ValueError("limit_max_requests_jitter must be >= 0")
+        if self.workers_lifetime is not None and self.workers_lifetime <= 0:
+            raise ValueError("workers_lifetime must be positive or None")
+        if self.timeout_worker_healthcheck <= 0:
+            raise ValueError("timeout_worker_healthcheck must be positive")
+        if self.reload_delay < 0:
+            raise ValueError("reload_delay must be >= 0")
         self.headers = [validate_header(name, value) for name, value in self.headers]
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor runs the workers (see ``workers``)."""
+        return (
+            self.workers is not None
+            or self.reload
+            or self.limit_max_requests is not None
+            or self.workers_max_rss is not None
+            or self.workers_lifetime is not None
+        )
 
     @property
     def log_level_number(self) -> int:

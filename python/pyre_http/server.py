@@ -43,11 +43,15 @@ class CoreServer(Protocol):
     def shutdown(self) -> None: ...
     def connection_count(self) -> int: ...
     def task_count(self) -> int: ...
+    def request_count(self) -> int: ...
     def cancel_tasks(self) -> None: ...
     def close(self) -> None: ...
 
 
 CoreFactory = Callable[..., CoreServer]
+# Called once the core accepts connections: a worker's hook into its loop
+# (health pings, request counting) without this module knowing about workers.
+StartedHook = Callable[[asyncio.AbstractEventLoop, CoreServer], None]
 
 
 def native_core_factory() -> CoreFactory:
@@ -62,10 +66,23 @@ def native_core_factory() -> CoreFactory:
 
 
 class Server:
-    def __init__(self, config: Config, app: ASGIApp, core_factory: CoreFactory) -> None:
+    def __init__(
+        self,
+        config: Config,
+        app: ASGIApp,
+        core_factory: CoreFactory,
+        *,
+        sockets: list[socket.socket] | None = None,
+        on_started: StartedHook | None = None,
+    ) -> None:
+        """``sockets``: listening sockets bound elsewhere (a worker inherits
+        its supervisor's); they are closed once the server stops accepting.
+        Without them the server binds ``config.host:config.port`` itself."""
         self.config = config
         self.app = app
         self._core_factory = core_factory
+        self._given_sockets = sockets
+        self._on_started = on_started
         self.started = False  # True once the core is accepting connections
         self._should_exit = asyncio.Event()
         self._force_exit = False
@@ -115,11 +132,14 @@ class Server:
         if self._should_exit.is_set():  # a signal arrived during startup
             await lifespan.shutdown()
             return
-        try:
-            sockets = [bind_socket(self.config.host, self.config.port, self.config.backlog)]
-        except StartupError:
-            await lifespan.shutdown()
-            raise
+        if self._given_sockets is not None:
+            sockets = list(self._given_sockets)
+        else:
+            try:
+                sockets = [bind_socket(self.config.host, self.config.port, self.config.backlog)]
+            except StartupError:
+                await lifespan.shutdown()
+                raise
         try:
             core = self._create_core(loop, sockets, state)
         except BaseException:
@@ -132,8 +152,11 @@ class Server:
             loop.add_reader(fd, core.on_ready)
             self._schedule_tick(loop, core)
             self.started = True
-            address = format_address(self.config.host, bound_port(sockets[0]))
-            logger.info("pyre-http running on http://%s (Press CTRL+C to quit)", address)
+            if self._given_sockets is None:  # a supervisor announces its own address
+                address = format_address(self.config.host, bound_port(sockets[0]))
+                logger.info("pyre-http running on http://%s (Press CTRL+C to quit)", address)
+            if self._on_started is not None:
+                self._on_started(loop, core)
             await self._should_exit.wait()
             logger.info("Shutting down")
             core.stop_accepting()
