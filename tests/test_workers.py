@@ -246,6 +246,36 @@ def test_sighup_under_load_replaces_every_worker_and_fails_no_request(supervisor
     assert {pid_of(srv) for _ in range(20)} <= new
 
 
+def test_sighup_with_code_that_cannot_start_keeps_the_old_workers(supervisor, tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    module = code / "deployed.py"
+    template = (
+        "import os\n"
+        "async def app(scope, receive, send):\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'%s ' + str(os.getpid()).encode()})\n"
+    )
+    module.write_text(template % "v1")
+    srv = supervisor("deployed:app", "--workers", "2", "--lifespan", "off", app_dir=code)
+    old = wait_ready(srv, 2)
+    module.write_text("raise ImportError('half-deployed')\n")
+    srv.signal(signal.SIGHUP)
+    wait_log(srv, "The new worker could not start; worker [", timeout=10)
+    log = srv.stderr_text()
+    assert "ImportError: half-deployed" in log
+    assert log.count("Started worker") == 3  # one try, no loop, no second old worker touched
+    assert srv.proc.poll() is None and all(alive(pid) for pid in old)
+    for _ in range(10):
+        assert get(srv, "/").body.startswith(b"v1 ")
+    module.write_text(template % "v2")
+    srv.signal(signal.SIGHUP)
+    for pid in old:
+        wait_log(srv, f"Worker [{pid}] stopped (status 0).", timeout=10)
+    for _ in range(10):
+        assert get(srv, "/").body.startswith(b"v2 ")
+
+
 def test_limit_max_requests_recycles_under_load_without_failures(supervisor):
     srv = supervisor(
         APP, "--workers", "2", "--no-access-log", "--limit-max-requests", "400", "--limit-max-requests-jitter", "100"
