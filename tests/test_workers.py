@@ -369,3 +369,23 @@ def test_reload_restarts_on_an_edit_and_survives_a_syntax_error(supervisor, tmp_
     assert get(srv, "/").body == b"three"
     srv.signal(signal.SIGTERM)
     assert srv.wait(timeout=10) == 0
+
+
+def test_reload_filter_follows_uvicorns_defaults(tmp_path):
+    sys.path.insert(0, str(ROOT / "python"))
+    try:
+        from pyre_http.supervisor import ReloadFilter
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "static").mkdir()
+    root = str(tmp_path)
+    default = ReloadFilter([root], [], [])
+    assert default(None, f"{root}/app.py")
+    assert default(None, f"{root}/pkg/models.py")
+    for ignored in ("app.pyc", ".app.py.swp", "~app.py", ".hidden.py", "notes.txt", "__pycache__/app.py",
+                    ".venv/lib/x.py", ".git/hooks/x.py"):
+        assert not default(None, f"{root}/{ignored}"), ignored
+    custom = ReloadFilter([root], ["*.py", "*.html"], ["test_*.py", str(tmp_path / "static")])
+    assert custom(None, f"{root}/templates/index.html")
+    assert not custom(None, f"{root}/test_app.py")
+    assert not custom(None, f"{root}/static/page.html")
