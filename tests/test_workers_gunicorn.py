@@ -6,22 +6,25 @@ import signal
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from conftest import APPS, ROOT
 from rawhttp import Closed, RawClient, request
 from test_workers import APP, wait_for
+from workers_load import LoadClients
 
 
 def test_gunicorn_worker_class(tmp_path):
     """gunicorn forks and supervises; pyre-http serves in each worker.
-    HUP replaces the workers, --max-requests recycles one, TERM stops all."""
+    --max-requests recycles workers and HUP replaces them while exact
+    clients keep sending (no request fails); TERM stops all."""
     port = _free_port()
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker", "-w", "2",
-                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--max-requests", "30",
+                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--max-requests", "150",
                 "--graceful-timeout", "5", "--timeout", "5", APP,
             ],
             cwd=ROOT,
@@ -47,17 +50,17 @@ def test_gunicorn_worker_class(tmp_path):
         def booted():
             return [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", log.read_text())]
 
-        # --max-requests 30 per worker: one that served 30 requests stops
-        # and gunicorn starts another.
-        for _ in range(70):
-            assert pid() in booted()
-        wait_for(lambda: len(booted()) >= 3, 10, f"a recycled worker:\n{log.read_text()}")
-        assert "Maximum request limit of 30 reached" in log.read_text()
-        # HUP: gunicorn starts new workers and stops the old ones.
-        before = set(booted())
-        proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(set(booted()) - before) >= 2, 15, f"new workers after HUP:\n{log.read_text()}")
-        wait_for(lambda: not ({pid() for _ in range(6)} & before), 15, f"only new workers:\n{log.read_text()}")
+        with LoadClients(SimpleNamespace(host="127.0.0.1", port=port), 3) as clients:
+            # --max-requests 150 per worker: one that served 150 requests
+            # stops and gunicorn starts another.
+            wait_for(lambda: len(booted()) >= 4, 15, f"recycled workers:\n{log.read_text()}")
+            assert "Maximum request limit of 150 reached" in log.read_text()
+            # HUP: gunicorn starts new workers and stops the old ones.
+            before = set(booted())
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len(set(booted()) - before) >= 2, 15, f"new workers after HUP:\n{log.read_text()}")
+        clients.assert_no_failure(minimum=20)
+        assert pid() in booted()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, log.read_text()
     finally:
