@@ -116,6 +116,22 @@ def test_sigint_lets_an_in_flight_request_finish(supervisor):
     assert gone([pid])
 
 
+def test_the_graceful_timeout_bounds_the_stop(supervisor):
+    srv = supervisor(APP, "--workers", "1", "--timeout-graceful-shutdown", "1")
+    (pid,) = wait_ready(srv, 1)
+    with srv.client(timeout=10) as busy:
+        busy.send(request("GET", "/sleep?s=30"))
+        time.sleep(0.3)
+        start = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        assert srv.wait(timeout=10) == 0, srv.stderr_text()
+        assert time.monotonic() - start < 4
+        with pytest.raises(Closed):
+            busy.read_response()  # cancelled: the connection closes without an answer
+    assert "Graceful shutdown timeout exceeded" in srv.stderr_text()
+    assert gone([pid])
+
+
 def test_web_concurrency_sets_the_worker_count(supervisor):
     srv = supervisor(APP, env={"WEB_CONCURRENCY": "2"})
     assert len(set(wait_ready(srv, 2))) == 2

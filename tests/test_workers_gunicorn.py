@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 from conftest import APPS, ROOT
@@ -111,3 +112,35 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_gunicorn_graceful_timeout_bounds_a_term(tmp_path):
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker", "-w", "1",
+                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--graceful-timeout", "2", APP,
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYRE_TEST_DIR=str(tmp_path), HOME=str(tmp_path)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: _answers(port), 15, "gunicorn to serve")
+        with RawClient("127.0.0.1", port, 10) as c:
+            c.send(request("GET", "/sleep?s=30"))
+            time.sleep(0.3)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0, log.read_text()
+            assert time.monotonic() - start < 5, log.read_text()
+        text = log.read_text()
+        # pyre-http's own deadline (1.6 s) came before gunicorn's SIGKILL (2 s).
+        assert "Graceful shutdown timeout exceeded" in text and "Application shutdown complete." in text, text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

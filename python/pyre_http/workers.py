@@ -6,7 +6,8 @@ gunicorn's arbiter binds the sockets, forks the workers and supervises them
 point (:func:`pyre_http.worker_process.serve_worker`) on gunicorn's sockets:
 
 * TERM: graceful shutdown as on a single pyre-http server, bounded by
-  ``--graceful-timeout``; INT and QUIT: immediate exit, as gunicorn's own
+  ``--graceful-timeout`` (less up to a second, so that the worker cancels
+  what is left and runs the lifespan shutdown before the arbiter's SIGKILL); INT and QUIT: immediate exit, as gunicorn's own
   workers do;
 * ``--max-requests`` (with gunicorn's jitter): the worker stops accepting,
   finishes what it has and exits; gunicorn starts the next one;
@@ -82,6 +83,11 @@ class _GunicornHooks(WorkerHooks):
         self.stop()
 
 
+def _before(graceful_timeout: float) -> float:
+    """pyre-http's graceful timeout for gunicorn's: up to a second earlier."""
+    return max(0.0, graceful_timeout - min(1.0, graceful_timeout * 0.2))
+
+
 class PyreWorker(Worker):  # type: ignore[misc]
     """A gunicorn worker that serves through pyre-http."""
 
@@ -101,7 +107,10 @@ class PyreWorker(Worker):  # type: ignore[misc]
         options: dict[str, Any] = {
             "app": "gunicorn:app",  # not imported: gunicorn already loaded self.wsgi
             "timeout_keep_alive": float(cfg.keepalive),
-            "timeout_graceful_shutdown": float(cfg.graceful_timeout),
+            # The arbiter sends SIGKILL at --graceful-timeout: end a little
+            # earlier, so that tasks are cancelled and the lifespan
+            # shutdown runs.
+            "timeout_graceful_shutdown": _before(float(cfg.graceful_timeout)),
             "log_level": level,
             "access_log": cfg.accesslog is not None,
             "lifespan": "auto",
