@@ -8,7 +8,6 @@ implies a supervisor) and ends on its own. Worker pids come from the app
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
@@ -86,7 +85,7 @@ def gone(pids):
 
 
 def test_workers_serve_and_sigterm_stops_them_all(supervisor):
-    srv = supervisor(APP, "--workers", "2")
+    srv = supervisor(APP, env={"WEB_CONCURRENCY": "2"})  # as --workers 2
     pids = wait_ready(srv, 2)
     assert len(set(pids)) == 2 and srv.pid not in pids
     # The supervisor never imports the app: two workers, two imports.
@@ -130,11 +129,6 @@ def test_the_graceful_timeout_bounds_the_stop(supervisor):
             busy.read_response()  # cancelled: the connection closes without an answer
     assert "Graceful shutdown timeout exceeded" in srv.stderr_text()
     assert gone([pid])
-
-
-def test_web_concurrency_sets_the_worker_count(supervisor):
-    srv = supervisor(APP, env={"WEB_CONCURRENCY": "2"})
-    assert len(set(wait_ready(srv, 2))) == 2
 
 
 def test_a_killed_worker_is_replaced_within_a_second(supervisor):
@@ -229,17 +223,23 @@ def test_the_app_must_be_an_import_string(tmp_path):
     assert serve_and_report(Config(app=app, workers=2, port=0)) == 1
 
 
-def test_bad_web_concurrency_is_a_usage_error():
-    result = subprocess.run(
-        [sys.executable, "-m", "pyre_http", APP, "--app-dir", str(APPS)],
-        cwd=ROOT,
-        env=dict(os.environ, WEB_CONCURRENCY="many"),
-        capture_output=True,
-        text=True,
-        timeout=15,
-    )
-    assert result.returncode == 2
-    assert "$WEB_CONCURRENCY must be a positive integer, not 'many'" in result.stderr
+def test_web_concurrency_is_the_default_worker_count(monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "python"))
+    try:
+        from pyre_http.cli import parse_args
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert parse_args([APP]).workers == 3
+    assert parse_args([APP, "--workers", "2"]).workers == 2
+    monkeypatch.setenv("WEB_CONCURRENCY", "many")
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args([APP])
+    assert exit_info.value.code == 2
+    assert "$WEB_CONCURRENCY must be a positive integer, not 'many'" in capsys.readouterr().err
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    config = parse_args([APP])
+    assert config.workers is None and not config.supervised  # one process, as before
 
 
 def test_sighup_under_load_replaces_every_worker_and_fails_no_request(supervisor):
