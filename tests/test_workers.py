@@ -293,8 +293,12 @@ def test_sighup_with_code_that_cannot_start_keeps_the_old_workers(supervisor, tm
 
 
 def test_limit_max_requests_recycles_under_load_without_failures(supervisor):
+    """With --reuse-port: a replacement inherits its slot's socket, so the
+    connections queued on it are served too (SIGHUP above covers the
+    shared socket)."""
     srv = supervisor(
-        APP, "--workers", "2", "--no-access-log", "--limit-max-requests", "400", "--limit-max-requests-jitter", "100"
+        APP, "--workers", "2", "--no-access-log", "--reuse-port",
+        "--limit-max-requests", "400", "--limit-max-requests-jitter", "100",
     )
     wait_ready(srv, 2)
     with LoadClients(srv, 4) as clients, run_wrk(srv, "/hello", seconds=3) as wrk:
