@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         default=None,
+        metavar="N",
         help="run this many worker processes under a supervisor (default: $WEB_CONCURRENCY if set, "
         "else one process and no supervisor)",
     )
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout-worker-healthcheck",
         type=_positive_float,
         default=defaults.DEFAULT_TIMEOUT_WORKER_HEALTHCHECK,
+        metavar="SECONDS",
         help="seconds a worker's event loop may leave the supervisor's ping unanswered before the worker is "
         "killed and replaced (default: %(default)s)",
     )
@@ -241,12 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-max-requests",
         type=_positive_int,
         default=None,
+        metavar="N",
         help="replace a worker after it has served this many requests (default: never)",
     )
     procs.add_argument(
         "--limit-max-requests-jitter",
         type=_non_negative_int,
         default=0,
+        metavar="N",
         help="add a random 0..N to each worker's --limit-max-requests, so they are not replaced together "
         "(default: %(default)s)",
     )
@@ -300,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reload-delay",
         type=_non_negative_float,
         default=defaults.DEFAULT_RELOAD_DELAY,
+        metavar="SECONDS",
         help="seconds to wait after a change before restarting (default: %(default)s)",
     )
     return parser
