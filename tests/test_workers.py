@@ -409,3 +409,15 @@ def test_reload_filter_follows_uvicorns_defaults(tmp_path):
     assert custom(None, f"{root}/templates/index.html")
     assert not custom(None, f"{root}/test_app.py")
     assert not custom(None, f"{root}/static/page.html")
+
+
+def test_a_missing_reload_dir_is_a_startup_error(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "python"))
+    try:
+        from pyre_http.config import Config
+        from pyre_http.runner import serve_and_report
+    finally:
+        sys.path.pop(0)
+    missing = str(tmp_path / "nowhere")
+    assert serve_and_report(Config(app=APP, reload=True, reload_dirs=[missing], port=0)) == 1
+    assert f"pyre-http: error: --reload-dir {missing!r} is not a directory" in capsys.readouterr().err

@@ -130,7 +130,14 @@ class Supervisor:
     # -- the main loop ---------------------------------------------------
 
     def run(self) -> int:
-        self._bind()
+        if self.config.reload:  # first: a missing watchfiles or directory is a startup error
+            self._watcher = Reloader(self.config, self._selector, self._on_changes)
+        try:
+            self._bind()
+        except BaseException:
+            if self._watcher is not None:
+                self._watcher.stop()
+            raise
         wakeup_r, wakeup_w = socket.socketpair()
         wakeup_r.setblocking(False)
         wakeup_w.setblocking(False)
@@ -141,8 +148,7 @@ class Supervisor:
             logger.info("Started supervisor process [%d]", os.getpid())
             address = format_address(self.config.host, self._port)
             logger.info("pyre-http running on http://%s (Press CTRL+C to quit)", address)
-            if self.config.reload:
-                self._watcher = Reloader(self.config, self._selector, self._on_changes)
+            if self._watcher is not None:
                 self._watcher.start()
             self._loop()
         finally:
@@ -162,6 +168,7 @@ class Supervisor:
         return self._status
 
     def _loop(self) -> None:
+        self._fill_slots(time.monotonic())
         while True:
             for key, _ in self._selector.select(POLL_INTERVAL):
                 key.data()
