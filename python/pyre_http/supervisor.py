@@ -413,7 +413,9 @@ class Supervisor:
             return
         if worker.replacement is not None:
             logger.warning("Worker [%d] died (%s); its replacement is starting.", worker.pid, status)
-        elif not worker.killed:
+        elif worker.killed:
+            logger.info("Worker [%d] is gone (%s); starting a new one.", worker.pid, status)
+        else:
             logger.warning("Worker [%d] died (%s); starting a new one.", worker.pid, status)
 
     # -- health, recycling ------------------------------------------------
