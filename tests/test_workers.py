@@ -179,6 +179,7 @@ def test_a_worker_whose_loop_is_blocked_is_killed_and_replaced(supervisor):
         wait_log(srv, f"Worker [{blocked}] did not answer the health check within 1.0 s", timeout=5)
         with pytest.raises((Closed, OSError)):
             c.read_response()  # killed with the worker
+    wait_log(srv, f"Worker [{blocked}] is gone (signal SIGKILL); starting a new one.")
     new = wait_ready(srv, 2)[1]
     assert new != blocked
     assert pid_of(srv) == new
