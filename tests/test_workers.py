@@ -261,6 +261,13 @@ def test_sighup_under_load_replaces_every_worker_and_fails_no_request(supervisor
     new = set(ready_pids(srv)) - old
     assert len(new) == 2 and gone(old)
     assert {pid_of(srv) for _ in range(20)} <= new
+    # One by one, each new worker accepting before its old one stops.
+    log = srv.stderr_text()
+    took_over = re.findall(r"Stopping worker \[(\d+)\]: \[(\d+)\] took over", log)
+    assert {int(o) for o, _ in took_over} == old and {int(n) for _, n in took_over} == new
+    first_stop = log.index("Stopping worker [")
+    second_start = log.index(f"Started worker [{took_over[1][1]}]")
+    assert log.index(f"Worker [{took_over[0][1]}] is accepting") < first_stop < second_start
 
 
 def test_sighup_with_code_that_cannot_start_keeps_the_old_workers(supervisor, tmp_path):
