@@ -46,11 +46,18 @@ NOFILE = 65536
 # servers and scenarios
 
 
-def _pyre(loop):
+# --workers N (default 1): every server runs N worker processes, except
+# pyre-http-1, which stays one process (no supervisor) for comparison.
+WORKERS = 1
+
+
+def _pyre(loop, single=False):
     def argv(app, port, idle):
         cmd = [sys.executable, "-m", "pyre_http", app, "--host", "127.0.0.1",
                "--port", str(port), "--loop", loop, "--no-access-log",
                "--log-level", "warning"]
+        if WORKERS > 1 and not single:
+            cmd += ["--workers", str(WORKERS)]
         if idle:
             cmd += ["--timeout-keep-alive", "600"]
         return cmd
@@ -61,6 +68,8 @@ def _uvicorn(app, port, idle):
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
            "--port", str(port), "--http", "httptools", "--loop", "uvloop",
            "--no-access-log", "--log-level", "warning"]
+    if WORKERS > 1:
+        cmd += ["--workers", str(WORKERS)]
     if idle:
         cmd += ["--timeout-keep-alive", "600"]
     return cmd
@@ -70,7 +79,7 @@ def _granian(app, port, idle):
     # granian has no idle keep-alive timeout setting for HTTP/1; the header
     # read timeout is the closest bound, raised to its maximum for idle.
     cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop",
-           "uvloop", "--workers", "1", "--http", "1", "--host", "127.0.0.1",
+           "uvloop", "--workers", str(WORKERS), "--http", "1", "--host", "127.0.0.1",
            "--port", str(port), "--no-access-log", "--log-level", "warning"]
     if idle:
         # --backpressure (default backlog/workers = 1024) caps the connections
@@ -82,7 +91,7 @@ def _granian(app, port, idle):
 
 def _hypercorn(app, port, idle):
     cmd = [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}",
-           "--worker-class", "uvloop", "--workers", "1", "--log-level", "warning"]
+           "--worker-class", "uvloop", "--workers", str(WORKERS), "--log-level", "warning"]
     if idle:
         cmd += ["--keep-alive", "600"]
     return cmd + [app]
@@ -93,6 +102,7 @@ def _hypercorn(app, port, idle):
 SERVERS = {
     "pyre-http": (_pyre("uvloop"), ["pyre_http", "uvloop"], ["pyre-http", "uvloop"]),
     "pyre-asyncio": (_pyre("asyncio"), ["pyre_http"], ["pyre-http"]),
+    "pyre-http-1": (_pyre("uvloop", single=True), ["pyre_http", "uvloop"], ["pyre-http", "uvloop"]),
     "uvicorn": (_uvicorn, ["uvicorn", "httptools", "uvloop"], ["uvicorn", "httptools", "uvloop"]),
     "granian": (_granian, ["granian", "uvloop"], ["granian", "uvloop"]),
     "hypercorn": (_hypercorn, ["hypercorn", "uvloop"], ["hypercorn", "uvloop"]),
@@ -279,7 +289,7 @@ class Server:
         builder = SERVERS[name][0]
         spec = SCENARIOS.get(scenario, {})
         argv = builder(app or spec["app"], self.port, spec.get("kind") == "idle")
-        if pin:
+        if pin and WORKERS == 1:  # several workers get every CPU (the client's too)
             argv = ["taskset", "-c", str(SERVER_CPU)] + argv
         self.argv = argv
         self.proc = None
@@ -542,6 +552,10 @@ def markdown(meta: dict, summary: dict, scenarios, servers_for) -> str:
                f"{meta['duration']} s runs after {meta['warmup']} s warm-up, {meta['rounds']} round(s), "
                f"servers pinned to CPU {SERVER_CPU}, client to CPU {CLIENT_CPU}: "
                f"{'yes' if meta['pinned'] else 'no'}")
+    workers = meta.get("workers", 1)
+    if workers > 1:
+        out.append(f"- {workers} worker processes per server (pyre-http-1: one process, no supervisor); "
+                   "the servers are not pinned, so their workers share the cores with the load generator")
     out.append(f"- git {meta['git']}")
     out.append("")
     out.append("Medians over rounds; errors are summed over rounds (socket errors + HTTP status >= 400).")
@@ -657,6 +671,7 @@ def machine_meta(args, servers) -> dict:
         "connections": args.connections,
         "idle_connections": args.idle_connections,
         "pinned": args.pin,
+        "workers": args.workers,
     })
 
 
@@ -743,6 +758,9 @@ def parse_args(argv):
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     p.add_argument("--setup", action="store_true", help="run benchmarks/setup.sh first (rebuilds pyre-http)")
     p.add_argument("--no-venv", action="store_true", help="use this interpreter, not .venv-bench")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes per server (pyre-http-1 stays one process); above 1 the servers "
+                        "are not pinned (default 1)")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 3, 1
@@ -750,7 +768,9 @@ def parse_args(argv):
 
 
 def main(argv: list[str]) -> int:
+    global WORKERS
     args = parse_args(argv)
+    WORKERS = max(1, args.workers)
     if shutil.which("wrk") is None:
         print("error: wrk is missing. Install it with: apt-get install wrk", file=sys.stderr)
         return 2

@@ -61,6 +61,9 @@ class FakeCore:
     def task_count(self) -> int:
         return self.tasks
 
+    def request_count(self) -> int:
+        return 0
+
     def cancel_tasks(self) -> None:
         self.calls.append("cancel_tasks")
         self.tasks = 0

@@ -337,7 +337,99 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BOOLEAN",
         help="negotiate permessage-deflate compression: true or false (default: true)",
     )
+    procs = parser.add_argument_group("processes (a supervisor runs the workers; it never imports the app)")
+    procs.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run this many worker processes under a supervisor (default: $WEB_CONCURRENCY if set, "
+        "else one process and no supervisor)",
+    )
+    procs.add_argument(
+        "--timeout-worker-healthcheck",
+        type=_positive_float,
+        default=defaults.DEFAULT_TIMEOUT_WORKER_HEALTHCHECK,
+        metavar="SECONDS",
+        help="seconds a worker's event loop may leave the supervisor's ping unanswered before the worker is "
+        "killed and replaced (default: %(default)s)",
+    )
+    procs.add_argument(
+        "--limit-max-requests",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="replace a worker after it has served this many requests (default: never)",
+    )
+    procs.add_argument(
+        "--limit-max-requests-jitter",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="add a random 0..N to each worker's --limit-max-requests, so they are not replaced together "
+        "(default: %(default)s)",
+    )
+    procs.add_argument(
+        "--workers-max-rss",
+        type=_positive_int,
+        default=None,
+        metavar="MIB",
+        help="replace a worker whose resident memory exceeds this many MiB, checked every health check "
+        "(default: no limit)",
+    )
+    procs.add_argument(
+        "--workers-lifetime",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="replace a worker after it has run this long (default: forever)",
+    )
+    procs.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="give each worker its own listening socket with SO_REUSEPORT instead of one shared socket",
+    )
+    dev = parser.add_argument_group("reload (development)")
+    dev.add_argument("--reload", action="store_true", help="restart the worker when a watched file changes")
+    dev.add_argument(
+        "--reload-dir",
+        dest="reload_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="watch this directory (repeatable; default: the current directory)",
+    )
+    dev.add_argument(
+        "--reload-include",
+        dest="reload_includes",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="watch files whose name matches (repeatable; default: *.py)",
+    )
+    dev.add_argument(
+        "--reload-exclude",
+        dest="reload_excludes",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="ignore files whose name matches, or a directory (repeatable; always: .* .py[cod] .sw.* ~*)",
+    )
+    dev.add_argument(
+        "--reload-delay",
+        type=_non_negative_float,
+        default=defaults.DEFAULT_RELOAD_DELAY,
+        metavar="SECONDS",
+        help="seconds to wait after a change before restarting (default: %(default)s)",
+    )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
 
 
 def _env_file_from(argv: Sequence[str]) -> str | None:
@@ -393,6 +485,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     args = vars(parser.parse_args(argv))
     if args["app"] is None:
         parser.error(f"the following arguments are required: APP (or {ENV_PREFIX}APP)")
+    if args["workers"] is None and os.environ.get("WEB_CONCURRENCY", "").strip():
+        try:
+            args["workers"] = _positive_int(os.environ["WEB_CONCURRENCY"])
+        except (ValueError, argparse.ArgumentTypeError):
+            parser.error(f"$WEB_CONCURRENCY must be a positive integer, not {os.environ['WEB_CONCURRENCY']!r}")
     try:
         return Config(**args)
     except ValueError as exc:

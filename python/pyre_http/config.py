@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any, Awaitable, Callable, MutableMapping
 
-from .sockets import BindSpec, parse_bind
+from .sockets import BindSpec, parse_bind, systemd_fds
 
 # The ASGI 3 callable: app(scope, receive, send) -> awaitable.
 ASGIApp = Callable[
@@ -54,6 +54,11 @@ DEFAULT_WS_PING_TIMEOUT = 20.0  # seconds to wait for the pong; 0 or None: wait 
 # Peers whose proxy headers count, when neither --forwarded-allow-ips nor
 # $FORWARDED_ALLOW_IPS says otherwise (uvicorn's default).
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+DEFAULT_TIMEOUT_WORKER_HEALTHCHECK = 5.0  # seconds a worker's loop may leave a ping unanswered
+# uvicorn's --reload defaults.
+DEFAULT_RELOAD_INCLUDES = ("*.py",)
+DEFAULT_RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
+DEFAULT_RELOAD_DELAY = 0.25
 
 
 _SLOW_CLIENT_TIMEOUTS = ("timeout_request_header", "timeout_request_body", "timeout_send")
@@ -115,6 +120,21 @@ class Config:
     use_colors: bool | None = None  # None: when stderr is a terminal
     access_log_format: str | None = None  # None: uvicorn's line; "json"; or gunicorn atoms
     env_file: str | None = None
+    # Processes. None: one process, no supervisor (unless reload or a
+    # recycling option asks for one). A number, even 1: a supervisor and
+    # that many workers. The CLI fills it from $WEB_CONCURRENCY.
+    workers: int | None = None
+    timeout_worker_healthcheck: float = DEFAULT_TIMEOUT_WORKER_HEALTHCHECK
+    limit_max_requests: int | None = None
+    limit_max_requests_jitter: int = 0
+    workers_max_rss: int | None = None  # MiB
+    workers_lifetime: float | None = None  # seconds
+    reuse_port: bool = False
+    reload: bool = False
+    reload_dirs: list[str] = dataclasses.field(default_factory=list)
+    reload_includes: list[str] = dataclasses.field(default_factory=list)
+    reload_excludes: list[str] = dataclasses.field(default_factory=list)
+    reload_delay: float = DEFAULT_RELOAD_DELAY
 
     def __post_init__(self) -> None:
         # Programming mistakes in run(...) arguments fail here, early and
@@ -147,6 +167,18 @@ class Config:
             raise ValueError("timeout_keep_alive must be >= 0")
         if self.timeout_graceful_shutdown is not None and self.timeout_graceful_shutdown < 0:
             raise ValueError("timeout_graceful_shutdown must be >= 0 or None")
+        for name in ("workers", "limit_max_requests", "workers_max_rss"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None, not {value}")
+        if self.limit_max_requests_jitter < 0:
+            raise ValueError("limit_max_requests_jitter must be >= 0")
+        if self.workers_lifetime is not None and self.workers_lifetime <= 0:
+            raise ValueError("workers_lifetime must be positive or None")
+        if self.timeout_worker_healthcheck <= 0:
+            raise ValueError("timeout_worker_healthcheck must be positive")
+        if self.reload_delay < 0:
+            raise ValueError("reload_delay must be >= 0")
         self.headers = [validate_header(name, value) for name, value in self.headers]
         _ = self.trusted_proxies  # validates forwarded_allow_ips
         _ = self.bind_specs()  # validates bind, uds and fd
@@ -184,6 +216,22 @@ class Config:
                 raise ValueError(f"fd must be a descriptor number, not {self.fd}")
             specs.append(BindSpec("fd", fd=self.fd))
         return specs
+
+    def listen_specs(self) -> list[BindSpec]:
+        """Every socket to serve: bind_specs() and systemd's, else host:port."""
+        specs = self.bind_specs() + [BindSpec("fd", fd=fd) for fd in systemd_fds()]
+        return specs or [BindSpec("tcp", host=self.host, port=self.port)]
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor runs the workers (see ``workers``)."""
+        return (
+            self.workers is not None
+            or self.reload
+            or self.limit_max_requests is not None
+            or self.workers_max_rss is not None
+            or self.workers_lifetime is not None
+        )
 
     @property
     def log_level_number(self) -> int:

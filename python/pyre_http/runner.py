@@ -42,8 +42,15 @@ def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int
 
 
 def serve_and_report(config: Config, core_factory: CoreFactory | None = None) -> int:
-    """serve_config, with a startup error turned into one stderr line and a status."""
+    """serve_config (or the supervisor, see Config.supervised), with a
+    startup error turned into one stderr line and a status."""
     try:
+        if config.supervised:
+            # Imported here: a single server never needs it.
+            from .supervisor import run_supervisor
+
+            configure_logging(config.log_level_number, config.access_log)
+            return run_supervisor(config)
         return serve_config(config, core_factory)
     except StartupError as exc:
         print(f"pyre-http: error: {exc}", file=sys.stderr)
@@ -57,7 +64,8 @@ def run(app: str | ASGIApp, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
     """Serve ``app`` (an ASGI 3 callable or ``"module:attr"``) until SIGINT/SIGTERM.
 
     ``options`` are the other :class:`Config` fields (``lifespan="on"``,
-    ``log_level="debug"``, ``timeout_graceful_shutdown=10``...). Like uvicorn,
+    ``log_level="debug"``, ``timeout_graceful_shutdown=10``, ``workers=4``...);
+    workers and ``reload`` need ``app`` as an import string. Like uvicorn,
     a failure to start prints one line on stderr and exits the process with
     a non-zero status (SystemExit).
     """

@@ -25,7 +25,7 @@ from .config import ASGIApp, Config
 from .errors import EXIT_ERROR, StartupError
 from .lifespan import Lifespan
 from .access_log import plan as access_log_plan
-from .sockets import BindSpec, Listener, open_listeners, systemd_fds
+from .sockets import BindSpec, Listener, open_listeners
 
 logger = logging.getLogger("pyre_http.error")
 
@@ -44,11 +44,15 @@ class CoreServer(Protocol):
     def shutdown(self) -> None: ...
     def connection_count(self) -> int: ...
     def task_count(self) -> int: ...
+    def request_count(self) -> int: ...
     def cancel_tasks(self) -> None: ...
     def close(self) -> None: ...
 
 
 CoreFactory = Callable[..., CoreServer]
+# Called once the core accepts connections: a worker's hook into its loop
+# (health pings, request counting) without this module knowing about workers.
+StartedHook = Callable[[asyncio.AbstractEventLoop, CoreServer], None]
 
 
 def native_core_factory() -> CoreFactory:
@@ -63,10 +67,23 @@ def native_core_factory() -> CoreFactory:
 
 
 class Server:
-    def __init__(self, config: Config, app: ASGIApp, core_factory: CoreFactory) -> None:
+    def __init__(
+        self,
+        config: Config,
+        app: ASGIApp,
+        core_factory: CoreFactory,
+        *,
+        sockets: list[socket.socket] | None = None,
+        on_started: StartedHook | None = None,
+    ) -> None:
+        """``sockets``: listening sockets bound elsewhere (a worker inherits
+        its supervisor's); they are closed once the server stops accepting.
+        Without them the server binds ``config.host:config.port`` itself."""
         self.config = config
         self.app = app
         self._core_factory = core_factory
+        self._given_sockets = sockets
+        self._on_started = on_started
         self.started = False  # True once the core is accepting connections
         self._should_exit = asyncio.Event()
         self._force_exit = False
@@ -116,17 +133,21 @@ class Server:
         if self._should_exit.is_set():  # a signal arrived during startup
             await lifespan.shutdown()
             return
-        try:
-            listeners = self._open_listeners()
-        except StartupError:
-            await lifespan.shutdown()
-            raise
+        if self._given_sockets is not None:
+            # A supervisor bound them and owns them: this worker only serves.
+            listeners = [Listener(sock, BindSpec("fd", fd=sock.fileno())) for sock in self._given_sockets]
+        else:
+            try:
+                listeners = self._open_listeners()
+            except StartupError:
+                await lifespan.shutdown()
+                raise
         sockets = [listener.sock for listener in listeners]
         try:
             core = self._create_core(loop, sockets, state)
         except RuntimeError as exc:
             # The core refuses this interpreter (see _core.Server): one line.
-            _close_all(sockets)
+            _close_all(listeners)
             await lifespan.shutdown()
             raise StartupError(str(exc)) from exc
         except BaseException:
@@ -139,8 +160,11 @@ class Server:
             loop.add_reader(fd, core.on_ready)
             self._schedule_tick(loop, core)
             self.started = True
-            for listener in listeners:
-                logger.info("pyre-http running on %s (Press CTRL+C to quit)", listener.describe())
+            if self._given_sockets is None:  # a supervisor announces its own addresses
+                for listener in listeners:
+                    logger.info("pyre-http running on %s (Press CTRL+C to quit)", listener.describe())
+            if self._on_started is not None:
+                self._on_started(loop, core)
             await self._should_exit.wait()
             logger.info("Shutting down")
             core.stop_accepting()
@@ -156,10 +180,7 @@ class Server:
     def _open_listeners(self) -> list[Listener]:
         """--bind, --uds, --fd and systemd's sockets; --host/--port when there are none."""
         config = self.config
-        specs = config.bind_specs() + [BindSpec("fd", fd=fd) for fd in systemd_fds()]
-        if not specs:
-            specs = [BindSpec("tcp", host=config.host, port=config.port)]
-        return open_listeners(specs, config.backlog, config.uds_permissions)
+        return open_listeners(config.listen_specs(), config.backlog, config.uds_permissions)
 
     def _create_core(
         self, loop: asyncio.AbstractEventLoop, sockets: list[socket.socket], state: dict[str, Any] | None

@@ -84,17 +84,23 @@ def parse_bind(text: str) -> BindSpec:
     return BindSpec("tcp", host=host or "0.0.0.0", port=int(port_text))
 
 
-def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
+def bind_socket(host: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
     """Bind and listen on host:port; raise StartupError with the OS reason on failure.
 
     A host containing ":" is IPv6 (``::`` listens on every address, and on
-    Linux also takes IPv4 unless the system says otherwise).
+    Linux also takes IPv4 unless the system says otherwise). ``reuse_port``
+    sets SO_REUSEPORT, so that several sockets can listen on one port and
+    the kernel spreads new connections over them.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         # Restarting the server must not wait for old connections in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise OSError("SO_REUSEPORT is not available on this system")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(backlog)
         sock.setblocking(False)

@@ -26,6 +26,9 @@ pub struct AppContext {
     access: Option<AccessLog>,
     pub proxy: ProxySettings,
     tasks: RefCell<Slab<Py<PyAny>>>,
+    /// Requests handed to the application so far (HTTP requests and
+    /// WebSocket handshakes): what `--limit-max-requests` counts.
+    requests: Cell<u64>,
     pub done: Py<Done>,
     pub ws: WsSettings,
 }
@@ -87,6 +90,7 @@ impl AppContext {
             access: logging.access,
             proxy,
             tasks: RefCell::new(Slab::new()),
+            requests: Cell::new(0),
             done: Py::new(py, Done)?,
             ws,
         })
@@ -118,6 +122,15 @@ impl AppContext {
     pub fn forget_task(&self, slot: usize) {
         let task = self.tasks.borrow_mut().try_remove(slot);
         drop(task);
+    }
+
+    /// Counts one request handed to the application.
+    pub fn count_request(&self) {
+        self.requests.set(self.requests.get().wrapping_add(1));
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.requests.get()
     }
 
     pub fn task_count(&self) -> usize {

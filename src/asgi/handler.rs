@@ -125,6 +125,7 @@ impl Handler for AsgiHandler {
     type Session = HttpSession;
 
     fn on_request(&self, conn: &ConnRef<HttpSession>, head: RequestHead) {
+        self.ctx.count_request();
         Python::attach(|py| {
             if let Err(err) = self.dispatch(py, conn, head) {
                 // The server's own failure (out of memory, a broken loop):

@@ -201,6 +201,14 @@ impl Server {
         self.driver.handler().ctx.task_count()
     }
 
+    /// Requests handed to the application since the server was created
+    /// (HTTP requests and WebSocket handshakes; not those answered with an
+    /// error before reaching it). The worker recycling of
+    /// `--limit-max-requests` reads it.
+    fn request_count(&self) -> u64 {
+        self.driver.handler().ctx.request_count()
+    }
+
     fn cancel_tasks(&self, py: Python<'_>) -> PyResult<()> {
         self.driver.handler().ctx.cancel_tasks(py)
     }
