@@ -36,6 +36,11 @@ const EVENT_CAPACITY: usize = 1024;
 /// Like hyper's cap on its dispatch loop, sized so that a pipelined batch
 /// of 16 requests still goes through in one pass.
 const STEPS_PER_PASS: u32 = 64;
+/// Connections one listener hands over per pass. Several worker processes
+/// share one listening socket: the first one woken would otherwise take
+/// every queued connection; a bounded take leaves some to the others, and
+/// the rest waits for the next pass, one loop iteration away.
+const ACCEPTS_PER_PASS: usize = 16;
 /// How long a closing connection keeps draining input after our last byte.
 const LINGER: Duration = Duration::from_secs(2);
 /// How long a closing connection may take to flush its last output, even
@@ -119,6 +124,9 @@ pub struct Driver<H: Handler> {
     listeners: Vec<Listener>,
     /// An accept failed for lack of resources; retried on every tick.
     accept_backlog: bool,
+    /// Listeners that still had connections queued after their share of a
+    /// pass: accepted from again in the next pass.
+    accept_pending: Vec<usize>,
     conns: Slab<ConnRef<H::Session>>,
     handler: H,
     config: DriverConfig,
@@ -156,6 +164,7 @@ impl<H: Handler> Driver<H> {
             scheduler: Rc::new(Scheduler::new(waker)),
             listeners,
             accept_backlog: false,
+            accept_pending: Vec::new(),
             conns: Slab::new(),
             handler,
             config,
@@ -204,7 +213,7 @@ impl<H: Handler> Driver<H> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let mut accept_from = Vec::new();
+        let mut accept_from = std::mem::take(&mut self.accept_pending);
         for event in self.events.iter() {
             let token = event.token();
             if token == WAKER {
@@ -223,8 +232,10 @@ impl<H: Handler> Driver<H> {
                 self.ready.push(token.0);
             }
         }
+        accept_from.sort_unstable();
+        accept_from.dedup();
         for index in accept_from {
-            self.accept_all(index);
+            self.accept(index, Some(ACCEPTS_PER_PASS));
         }
         Ok(())
     }
@@ -249,18 +260,26 @@ impl<H: Handler> Driver<H> {
                 self.ready = batch;
             }
         }
-        if !self.deferred.is_empty() {
+        if !self.deferred.is_empty() || !self.accept_pending.is_empty() {
             self.deferred.sort_unstable();
             self.deferred.dedup();
             self.scheduler.wake();
         }
     }
 
-    fn accept_all(&mut self, index: usize) {
+    /// Accepts from listener `index`, at most `limit` connections (then it
+    /// is taken up again in the next pass).
+    fn accept(&mut self, index: usize, limit: Option<usize>) {
         if self.shutting_down || index >= self.listeners.len() {
             return;
         }
+        let mut taken = 0;
         loop {
+            if limit.is_some_and(|limit| taken >= limit) {
+                self.accept_pending.push(index);
+                return;
+            }
+            taken += 1;
             let (stream, peer) = match self.listeners[index].accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -616,7 +635,7 @@ impl<H: Handler> Driver<H> {
         }
         if self.accept_backlog {
             for index in 0..self.listeners.len() {
-                self.accept_all(index);
+                self.accept(index, Some(ACCEPTS_PER_PASS));
             }
         }
         self.drain_ready();
@@ -761,7 +780,7 @@ impl<H: Handler> Driver<H> {
     /// closed (the front keeps its own descriptors until it closes them).
     pub fn stop_accepting(&mut self) {
         for index in 0..self.listeners.len() {
-            self.accept_all(index);
+            self.accept(index, None);
         }
         for listener in self.listeners.iter_mut() {
             let _ = self.poll.registry().deregister(listener.source());

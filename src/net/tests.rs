@@ -509,3 +509,19 @@ fn shutdown_closes_a_just_answered_connection_after_the_grace_period() {
     let answer = read_until_closed(&mut fx, &mut recent);
     assert_eq!(count(&answer, b"HTTP/1.1 200"), 1);
 }
+
+#[test]
+fn a_pass_takes_a_bounded_share_of_queued_connections() {
+    let mut fx = Fixture::new(Answer::Bytes(2), DriverConfig::default());
+    let clients: Vec<TcpStream> = (0..40).map(|_| fx.connect()).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    fx.driver.on_ready().expect("a driver pass");
+    // Another process sharing the socket gets its chance at the rest.
+    assert_eq!(fx.driver.connection_count(), 16);
+    // The rest is accepted in the next passes, without a new event.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fx.driver.connection_count() < clients.len() {
+        assert!(Instant::now() < deadline, "queued connections were left");
+        fx.driver.on_ready().expect("a driver pass");
+    }
+}
