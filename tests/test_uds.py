@@ -283,3 +283,23 @@ def test_bad_bind_is_a_usage_error(run_cli, bind, message):
     result = run_cli(APP, "--bind", bind)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_workers_share_a_unix_socket_bound_once_by_the_supervisor(spawn, tmp_path):
+    path = str(tmp_path / "workers.sock")
+    proc = spawn("--uds", path, "--workers", "2")
+    wait_for_unix(path, proc)
+    assert unix_get(path)["server"] == [path, None]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    assert not os.path.exists(path)
+    log = stderr_of(proc)
+    assert f"pyre-http running on unix:{path}" in log
+    assert log.count("Worker [") >= 2, log
+
+
+def test_reuse_port_with_a_unix_socket_is_a_startup_error(spawn, tmp_path):
+    proc = spawn("--uds", str(tmp_path / "x.sock"), "--workers", "2", "--reuse-port")
+    assert proc.wait(timeout=TIMEOUT) == 1
+    log = stderr_of(proc)
+    assert "pyre-http: error: --reuse-port binds --host/--port for each worker" in log, log
