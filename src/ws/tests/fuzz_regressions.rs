@@ -1,0 +1,37 @@
+//! The cargo-fuzz driver (`crate::fuzzing::ws`) on stable: it passes on the
+//! no-panic test's seed streams in every mode, and every input
+//! the fuzzer found crashing is replayed here (see scripts/fuzz).
+
+use super::no_panic::seeds;
+use crate::fuzzing::ws;
+
+/// A driver input: config, flags, split sizes, actions, then the stream.
+fn input(config: u8, flags: u8, sizes: &[u8], actions: &[u8], stream: &[u8]) -> Vec<u8> {
+    let mut v = vec![config, flags, sizes.len() as u8];
+    v.extend_from_slice(sizes);
+    v.push(actions.len() as u8);
+    v.extend_from_slice(actions);
+    v.extend_from_slice(stream);
+    v
+}
+
+#[test]
+fn ws_driver_passes_the_seeds_in_every_mode() {
+    let seeds = seeds();
+    let action_lists: [&[u8]; 4] = [
+        &[],
+        &[0, 0x0B, 0, 0x1C, 0x0D],
+        &[0x86],
+        &[0x2D, 0x07, 0x3E, 0xFC],
+    ];
+    for stream in &seeds {
+        // Every deflate mode and size limit; some levels and window sizes.
+        for config in (0..=255u8).filter(|c| [0, 0x70, 0xE0].contains(&(c & 0xF0))) {
+            for (i, actions) in action_lists.iter().enumerate() {
+                let sizes: &[u8] = [&[][..], &[0], &[6, 30]][(i + usize::from(config)) % 3];
+                ws::run(&input(config, 1, sizes, actions, stream));
+                ws::run(&input(config, 0, &[3], actions, stream));
+            }
+        }
+    }
+}
