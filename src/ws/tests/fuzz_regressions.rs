@@ -3,7 +3,9 @@
 //! the fuzzer found crashing is replayed here (see scripts/fuzz).
 
 use super::no_panic::seeds;
+use super::support::*;
 use crate::fuzzing::ws;
+use crate::ws::DeflateParams;
 
 /// A driver input: config, flags, split sizes, actions, then the stream.
 fn input(config: u8, flags: u8, sizes: &[u8], actions: &[u8], stream: &[u8]) -> Vec<u8> {
@@ -34,4 +36,22 @@ fn ws_driver_passes_the_seeds_in_every_mode() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------ found by cargo fuzz
+
+/// A compressed text frame whose payload inflates to invalid UTF-8 and then
+/// hits corrupt DEFLATE data. Fed one byte at a time the UTF-8 check failed
+/// first; fed whole, the decompression error was reported instead, so the
+/// close frame's reason depended on how the input was read.
+#[test]
+fn fuzz_ws_invalid_utf8_before_corrupt_deflate_data() {
+    ws::run(&[
+        0x01, 0x01, 0x01, 0x00, 0x00, 0xc1, 0xfd, 0xb2, 0xec, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff,
+    ]);
+    let frame = [0xc1, 0xfd, 0xb2, 0xec, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff];
+    let t = transcript_with(&deflate_config(DeflateParams::default()), &frame, true);
+    assert_eq!(t.events, vec![Ev::Error(1007), Ev::Closed]);
+    let close = &server_frames(&t.output)[0];
+    assert_eq!(&close.1[2..], b"invalid UTF-8 in text message");
 }
