@@ -5,7 +5,7 @@
 use super::no_panic::seeds;
 use super::support::*;
 use crate::fuzzing::ws;
-use crate::ws::DeflateParams;
+use crate::ws::{DeflateParams, WsConfig};
 
 /// A driver input: config, flags, split sizes, actions, then the stream.
 fn input(config: u8, flags: u8, sizes: &[u8], actions: &[u8], stream: &[u8]) -> Vec<u8> {
@@ -54,4 +54,29 @@ fn fuzz_ws_invalid_utf8_before_corrupt_deflate_data() {
     assert_eq!(t.events, vec![Ev::Error(1007), Ev::Closed]);
     let close = &server_frames(&t.output)[0];
     assert_eq!(&close.1[2..], b"invalid UTF-8 in text message");
+}
+
+/// A compressed frame (no context takeover, 200-byte limit) whose first
+/// bytes inflate past the limit and then hit corrupt data. In small pieces
+/// the limit was passed first (1009); fed whole, the backend failed inside
+/// the step that passed it and 1007 was reported.
+#[test]
+fn fuzz_ws_over_the_limit_before_corrupt_deflate_data() {
+    ws::run(&[
+        0x3a, 0x63, 0x01, 0x00, 0x00, 0x42, 0xe4, 0x3d, 0xff, 0x87, 0xd2, 0x27, 0x79, 0xff, 0x87,
+        0xff, 0x87,
+    ]);
+    let config = WsConfig {
+        max_message_size: 200,
+        ..deflate_config(DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: None,
+        })
+    };
+    let frame = [
+        0x42, 0xe4, 0x3d, 0xff, 0x87, 0xd2, 0x27, 0x79, 0xff, 0x87, 0xff, 0x87,
+    ];
+    let t = transcript_with(&config, &frame, true);
+    assert_eq!(t.events, vec![Ev::Error(1009), Ev::Closed]);
 }
