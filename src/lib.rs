@@ -3,8 +3,12 @@
 //! module; see docs/ARCHITECTURE.md.
 
 pub mod asgi;
-#[cfg(test)]
-mod fuzzing;
+// Fuzz drivers and helpers: for the tests, and public (hidden) with the
+// `fuzzing` feature for the cargo-fuzz targets in fuzz/. Without the
+// feature the public API is unchanged.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http1;
 #[cfg(test)]
 mod module_graph;

@@ -82,6 +82,10 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+// The body decoder on its own, for the chunked-decoder fuzz driver
+// (`crate::fuzzing`, compiled for tests and with the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use body::{BodyDecoder, BodyEvent};
 pub use conn::{HeadWriter, ServerConn};
 pub use date::http_date;
 pub use path::decode_path;

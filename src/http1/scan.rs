@@ -79,7 +79,7 @@ impl HeadScanner {
                     // Only CRLF ends a line: a bare LF is how some smuggling
                     // attacks split requests differently in two parsers.
                     if self.pos == self.line_start || buf[self.pos - 1] != b'\r' {
-                        return Err(bad("Bare LF in request head"));
+                        return Err(self.bad_byte("Bare LF in request head", limits));
                     }
                     let content_len = self.pos - 1 - self.line_start;
                     let next = self.pos + 1;
@@ -106,12 +106,14 @@ impl HeadScanner {
                                     fields: self.fields,
                                 }));
                             }
+                            // Size first: it may have been passed before
+                            // this line ended, the count only now.
+                            if next - line_end > limits.max_header_bytes {
+                                return Err(HEADERS_TOO_LARGE);
+                            }
                             self.fields += 1;
                             if self.fields > limits.max_headers {
                                 return Err(TOO_MANY_HEADERS);
-                            }
-                            if next - line_end > limits.max_header_bytes {
-                                return Err(HEADERS_TOO_LARGE);
                             }
                         }
                     }
@@ -119,29 +121,45 @@ impl HeadScanner {
                 }
                 b'\r' => match buf.get(self.pos + 1) {
                     Some(b'\n') => {}
-                    Some(_) => return Err(bad("Bare CR in request head")),
+                    Some(_) => return Err(self.bad_byte("Bare CR in request head", limits)),
                     // Decide when the next byte arrives; do not step past it.
                     None => break,
                 },
-                0 => return Err(bad("NUL in request head")),
+                0 => return Err(self.bad_byte("NUL in request head", limits)),
                 b' ' | b'\t' if self.pos == self.line_start && self.line_end.is_some() => {
                     // A field line starting with whitespace is obs-fold
                     // (RFC 9112 §5.2), or whitespace before the first field
                     // (§2.2). Both are rejected.
-                    return Err(bad("Obsolete line folding in header"));
+                    return Err(self.bad_byte("Obsolete line folding in header", limits));
                 }
                 _ => {}
             }
             self.pos += 1;
         }
         // Incomplete: the part already buffered must be within limits.
-        match self.line_end {
-            None if self.pos - self.line_start > limits.max_request_line => Err(LINE_TOO_LONG),
-            Some(line_end) if self.pos - line_end > limits.max_header_bytes => {
-                Err(HEADERS_TOO_LARGE)
-            }
-            _ => Ok(None),
+        match self.over_limit(limits) {
+            Some(err) => Err(err),
+            None => Ok(None),
         }
+    }
+
+    /// The limit error for the head up to (not including) `self.pos`, as an
+    /// incomplete head ending there would get.
+    fn over_limit(&self, limits: &Limits) -> Option<ProtocolError> {
+        match self.line_end {
+            None if self.pos - self.line_start > limits.max_request_line => Some(LINE_TOO_LONG),
+            Some(line_end) if self.pos - line_end > limits.max_header_bytes => {
+                Some(HEADERS_TOO_LARGE)
+            }
+            _ => None,
+        }
+    }
+
+    /// The error for a malformed byte at `self.pos`: a limit already passed
+    /// before it comes first, as it does when the input arrives in pieces
+    /// and the limit is checked before that byte is read.
+    fn bad_byte(&self, reason: &'static str, limits: &Limits) -> ProtocolError {
+        self.over_limit(limits).unwrap_or_else(|| bad(reason))
     }
 }
 

@@ -219,10 +219,10 @@ impl WsConn {
             } else {
                 message.data.extend_from_slice(chunk);
             }
-            if result.is_ok()
-                && message.text
-                && !utf8_prefix(&message.data, &mut message.checked, false)
-            {
+            // Also after a decompression failure: invalid UTF-8 inflated
+            // before the bad data comes first in the stream, and is what
+            // the input fed in smaller pieces would have reported.
+            if message.text && !utf8_prefix(&message.data, &mut message.checked, false) {
                 result = Err(INVALID_UTF8);
             }
         }

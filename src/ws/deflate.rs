@@ -27,6 +27,11 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Inflater output is grown geometrically from this size.
 const CHUNK: usize = 16 * 1024;
 
+/// Most output the backend produces in one step: miniz_oxide inflates into
+/// its 32 KiB window, then copies out what fits. When a step fails, the part
+/// of its output that did not fit is lost.
+const STEP: usize = 32 * 1024;
+
 /// What was agreed for permessage-deflate, from the server's side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeflateParams {
@@ -161,14 +166,25 @@ impl Inflater {
             }
             if out.len() == out.capacity() {
                 // Exact, geometric growth: capacity stays within max + 1.
-                out.reserve_exact(room.min(out.len().max(CHUNK)));
+                // Within a step of the limit, straight to it: then output
+                // lost to a failing step cannot hide that the limit was
+                // passed (see below).
+                let mut grow = room.min(out.len().max(CHUNK));
+                if room - grow <= STEP {
+                    grow = room;
+                }
+                out.reserve_exact(grow);
             }
             let before_in = self.z.total_in();
             let before_out = out.len();
-            let status = self
-                .z
-                .decompress_vec(input, out, FlushDecompress::None)
-                .map_err(|_| InflateError::Corrupt)?;
+            let status = match self.z.decompress_vec(input, out, FlushDecompress::None) {
+                Ok(status) => status,
+                // Output inflated before the bad data comes first in the
+                // stream: past the limit it is "too big", as it would be
+                // had the input come in smaller pieces.
+                Err(_) if out.len() > max => return Err(InflateError::TooBig),
+                Err(_) => return Err(InflateError::Corrupt),
+            };
             let used = usize::try_from(self.z.total_in() - before_in).unwrap_or(usize::MAX);
             input = input.get(used..).unwrap_or(&[]);
             if out.len() > max {

@@ -5,6 +5,7 @@
 
 mod conn;
 mod deflate;
+mod fuzz_regressions;
 mod handshake;
 mod no_panic;
 mod support;
