@@ -58,12 +58,12 @@ StartedHook = Callable[[asyncio.AbstractEventLoop, CoreServer], None]
 def native_core_factory() -> CoreFactory:
     """Import the Rust core only when serving, so config and app errors never need it."""
     try:
-        from . import _core  # type: ignore[attr-defined]  # built by maturin
+        from . import _core  # built by maturin; typed by _core.pyi
     except ImportError as exc:
         raise StartupError(
             f"the native module pyre_http._core is not available ({exc}); build it with `maturin develop`."
         ) from exc
-    return _core.Server  # type: ignore[no-any-return]
+    return _core.Server
 
 
 class Server:

@@ -27,9 +27,20 @@ pub use server::Server;
 
 use pyo3::prelude::*;
 
-/// Adds the bridge's classes to the native module.
+/// Adds the bridge's classes to the native module. Only `Server` and
+/// `ClientDisconnected` are meant to be used by name; the others are what an
+/// application meets (its `receive` and `send`, what they return, its task's
+/// coroutine). They have no constructor, and are exported so that their
+/// names resolve and `_core.pyi` can describe them.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Server>()?;
+    m.add_class::<receive::Receive>()?;
+    m.add_class::<send::Send>()?;
+    m.add_class::<websocket::WsReceive>()?;
+    m.add_class::<websocket::WsSend>()?;
+    m.add_class::<awaitable::Ready>()?;
+    m.add_class::<awaitable::Done>()?;
+    m.add_class::<runner::AppRunner>()?;
     m.add(
         "ClientDisconnected",
         m.py().get_type::<ClientDisconnected>(),
