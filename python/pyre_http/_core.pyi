@@ -54,23 +54,35 @@ class Server:
         event_loop: asyncio.AbstractEventLoop,
         sockets: Sequence[socket.socket],
         *,
-        state: dict[str, Any] | None = None,
-        root_path: str = ...,
-        server_header: bool = True,
-        date_header: bool = True,
-        headers: Sequence[tuple[str, str]] = ...,
-        access_log: bool = True,
-        timeout_keep_alive: float = 5.0,
-        limit_request_line: int = 8190,
-        limit_request_headers: int = 100,
-        limit_request_header_size: int = 16384,
-        limit_request_body: int | None = ...,
-        ws: Literal["auto", "none"] = ...,
-        ws_max_size: int = ...,
-        ws_max_queue: int = 32,
-        ws_ping_interval: float | None = ...,
-        ws_ping_timeout: float | None = ...,
-        ws_per_message_deflate: bool = True,
+        # Every setting is required: the defaults live in pyre_http.config.
+        state: dict[str, Any] | None,
+        root_path: str,
+        server_header: bool,
+        date_header: bool,
+        headers: Sequence[tuple[str, str]],
+        access_log: bool,
+        timeout_keep_alive: float,
+        timeout_request_header: float | None,
+        timeout_request_body: float | None,
+        timeout_send: float | None,
+        limit_concurrency: int | None,
+        limit_request_line: int,
+        limit_request_headers: int,
+        limit_request_header_size: int,
+        limit_request_body: int | None,
+        ws: Literal["auto", "none"],
+        ws_max_size: int,
+        ws_max_queue: int,
+        ws_ping_interval: float | None,
+        ws_ping_timeout: float | None,
+        ws_per_message_deflate: bool,
+        proxy_headers: bool,
+        forwarded_allow_ips: Sequence[str],
+        proxy_protocol: bool,
+        access_log_hook: Callable[..., Any] | None,
+        access_log_request_headers: Sequence[str],
+        access_log_response_headers: Sequence[str],
+        access_log_timing: bool,
     ) -> Server: ...
     def fileno(self) -> int:
         """The descriptor for ``loop.add_reader(fd, server.on_ready)``."""
@@ -82,6 +94,8 @@ class Server:
     def connection_count(self) -> int: ...
     def task_count(self) -> int: ...
     def cancel_tasks(self) -> None: ...
+    def request_count(self) -> int:
+        """Requests handed to the application so far (worker recycling reads it)."""
     def close(self) -> None: ...
 
 @final

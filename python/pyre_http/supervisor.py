@@ -489,7 +489,7 @@ class Reloader:
 
     def __init__(self, config: Config, selector: selectors.BaseSelector, on_changes: Callable[[list[str]], None]):
         try:
-            import watchfiles
+            import watchfiles  # type: ignore[import-not-found, unused-ignore]  # optional extra
         except ImportError:
             raise StartupError("--reload needs the watchfiles package (pip install watchfiles).") from None
         self._watchfiles = watchfiles
