@@ -6,7 +6,7 @@
 //! fuzzer's pieces, and checked:
 //! - `Data` is never empty, the body never exceeds `max_body`;
 //! - how the input is split changes nothing: same body, same end, same
-//!   bytes left over after the end, same error status;
+//!   bytes left over after the end, same error (status and reason);
 //! - after `End` the decoder stays done and consumes nothing more;
 //! - whatever is accepted decodes the same with a simple reference decoder
 //!   (the strict decoder accepts only well-formed framing, so both must
@@ -20,8 +20,8 @@ use bytes::BytesMut;
 struct Outcome {
     body: Vec<u8>,
     /// `Ok(Some(n))`: ended, `n` bytes of input used; `Ok(None)`: needs
-    /// more input; `Err(status)`: refused.
-    end: Result<Option<usize>, u16>,
+    /// more input; `Err`: refused, with this status and reason.
+    end: Result<Option<usize>, (u16, &'static str)>,
 }
 
 pub fn run(data: &[u8]) {
@@ -64,7 +64,7 @@ fn decode(stream: &[u8], splitter: &mut Splitter, limits: &Limits) -> Outcome {
             Err(e) => {
                 return Outcome {
                     body,
-                    end: Err(e.status),
+                    end: Err((e.status, e.reason)),
                 }
             }
             Ok(BodyEvent::Data(d)) => {

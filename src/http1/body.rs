@@ -208,11 +208,15 @@ fn take_line(
         }
         return Ok(None);
     };
+    // A bare CR before the LF comes first in the stream: report it, as
+    // when the input ends between the two.
+    if let Some(cr) = window[..lf].iter().position(|&b| b == b'\r') {
+        if cr + 1 < lf {
+            return Err(bad("Bare CR in chunked body"));
+        }
+    }
     if lf == 0 || window[lf - 1] != b'\r' {
         return Err(bad("Bare LF in chunked body"));
-    }
-    if window[..lf - 1].contains(&b'\r') {
-        return Err(bad("Bare CR in chunked body"));
     }
     let line = buf.split_to(lf + 1).freeze();
     Ok(Some(line.slice(..lf - 1)))

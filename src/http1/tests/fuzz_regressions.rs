@@ -120,3 +120,21 @@ fn fuzz_http1_header_size_before_field_count() {
         vec![Ev::Error(431, "Request header fields too large".into())]
     );
 }
+
+/// A chunk-size line with a bare CR and then a bare LF (`ah\r%\n`): in
+/// pieces the bare CR was reported, whole the bare LF. The same in trailers.
+#[test]
+fn fuzz_http1_bare_cr_before_bare_lf_in_chunked_body() {
+    http1::run(
+        b"\xb1\x00\x01\tPOST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nah\r%\n",
+    );
+    let head = &b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"[..];
+    for body in [&b"ah\r%\n"[..], b"5\r\nhello\r\n0\r\nX: a\rb\n\r\n"] {
+        let events = errors(&[head, body].concat(), &Limits::default(), &[1, 3]);
+        assert_eq!(
+            events.last(),
+            Some(&Ev::Error(400, "Bare CR in chunked body".into())),
+            "{body:?}"
+        );
+    }
+}
