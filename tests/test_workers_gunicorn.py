@@ -3,100 +3,107 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from types import SimpleNamespace
 
-from conftest import APPS, ROOT
+import pytest
+
+from conftest import APPS, ROOT, free_port
 from rawhttp import Closed, RawClient, request
 from test_workers import APP, wait_for
 from workers_load import LoadClients
 
 
-def test_gunicorn_worker_class(tmp_path):
+class Gunicorn:
+    """`gunicorn -k pyre_http.workers.PyreWorker ... APP` on a free loopback
+    port, its output in `log`."""
+
+    def __init__(self, tmp_path, *options):
+        self.port = free_port()
+        self.log = tmp_path / "gunicorn.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker",
+                    "-b", f"127.0.0.1:{self.port}", "--chdir", str(APPS), *options, APP,
+                ],
+                cwd=ROOT,
+                # HOME: gunicorn 27 puts its control socket in ~/.gunicorn.
+                env=dict(os.environ, PYRE_TEST_DIR=str(tmp_path), HOME=str(tmp_path)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Starts gunicorn with the given options; killed after the test if still running."""
+    started = []
+
+    def start(*options):
+        started.append(Gunicorn(tmp_path, *options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_gunicorn_worker_class(gunicorn):
     """gunicorn forks and supervises; pyre-http serves in each worker.
     --max-requests recycles workers and HUP replaces them while exact
     clients keep sending (no request fails); TERM stops all."""
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker", "-w", "2",
-                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--max-requests", "150",
-                "--graceful-timeout", "5", "--timeout", "5", APP,
-            ],
-            cwd=ROOT,
-            # HOME: gunicorn 27 puts its control socket in ~/.gunicorn.
-            env=dict(os.environ, PYRE_TEST_DIR=str(tmp_path), HOME=str(tmp_path)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        def pid():
-            with RawClient("127.0.0.1", port, 5) as c:
-                c.send(request("GET", "/pid"))
-                return int(c.read_response().body)
+    server = gunicorn("-w", "2", "--max-requests", "150", "--graceful-timeout", "5", "--timeout", "5")
+    proc, port, log = server.proc, server.port, server.log
 
-        def serving():
-            try:
-                return pid()
-            except OSError:
-                return None
+    def pid():
+        with RawClient("127.0.0.1", port, 5) as c:
+            c.send(request("GET", "/pid"))
+            return int(c.read_response().body)
 
-        wait_for(serving, 15, "gunicorn to serve")
+    def serving():
+        try:
+            return pid()
+        except OSError:
+            return None
 
-        def booted():
-            return [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", log.read_text())]
+    wait_for(serving, 15, "gunicorn to serve")
 
-        with LoadClients(SimpleNamespace(host="127.0.0.1", port=port), 3) as clients:
-            # --max-requests 150 per worker: one that served 150 requests
-            # stops and gunicorn starts another.
-            wait_for(lambda: len(booted()) >= 4, 15, f"recycled workers:\n{log.read_text()}")
-            assert "Maximum request limit of 150 reached" in log.read_text()
-            # HUP: gunicorn starts new workers and stops the old ones.
-            before = set(booted())
-            proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: len(set(booted()) - before) >= 2, 15, f"new workers after HUP:\n{log.read_text()}")
-        clients.assert_no_failure(minimum=20)
-        assert pid() in booted()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    def booted():
+        return [int(p) for p in re.findall(r"Booting worker with pid: (\d+)", log.read_text())]
+
+    with LoadClients(SimpleNamespace(host="127.0.0.1", port=port), 3) as clients:
+        # --max-requests 150 per worker: one that served 150 requests
+        # stops and gunicorn starts another.
+        wait_for(lambda: len(booted()) >= 4, 15, f"recycled workers:\n{log.read_text()}")
+        assert "Maximum request limit of 150 reached" in log.read_text()
+        # HUP: gunicorn starts new workers and stops the old ones.
+        before = set(booted())
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(set(booted()) - before) >= 2, 15, f"new workers after HUP:\n{log.read_text()}")
+    clients.assert_no_failure(minimum=20)
+    assert pid() in booted()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0, log.read_text()
 
 
-def test_gunicorn_kills_a_worker_whose_loop_is_blocked(tmp_path):
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker", "-w", "1",
-                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--timeout", "2", APP,
-            ],
-            cwd=ROOT,
-            # HOME: gunicorn 27 puts its control socket in ~/.gunicorn.
-            env=dict(os.environ, PYRE_TEST_DIR=str(tmp_path), HOME=str(tmp_path)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: _answers(port), 15, "gunicorn to serve")
-        with RawClient("127.0.0.1", port, 10) as c:
-            c.send(request("GET", "/block"))
-            wait_for(lambda: "WORKER TIMEOUT" in log.read_text(), 10, "gunicorn's heartbeat timeout")
-        wait_for(lambda: _answers(port), 15, "a new worker")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_gunicorn_kills_a_worker_whose_loop_is_blocked(gunicorn):
+    server = gunicorn("-w", "1", "--timeout", "2")
+    proc, port, log = server.proc, server.port, server.log
+    wait_for(lambda: _answers(port), 15, "gunicorn to serve")
+    with RawClient("127.0.0.1", port, 10) as c:
+        c.send(request("GET", "/block"))
+        wait_for(lambda: "WORKER TIMEOUT" in log.read_text(), 10, "gunicorn's heartbeat timeout")
+    wait_for(lambda: _answers(port), 15, "a new worker")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0, log.read_text()
 
 
 def _answers(port):
@@ -108,39 +115,17 @@ def _answers(port):
         return False
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_gunicorn_graceful_timeout_bounds_a_term(tmp_path):
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "-k", "pyre_http.workers.PyreWorker", "-w", "1",
-                "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "--graceful-timeout", "2", APP,
-            ],
-            cwd=ROOT,
-            env=dict(os.environ, PYRE_TEST_DIR=str(tmp_path), HOME=str(tmp_path)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: _answers(port), 15, "gunicorn to serve")
-        with RawClient("127.0.0.1", port, 10) as c:
-            c.send(request("GET", "/sleep?s=30"))
-            time.sleep(0.3)
-            start = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0, log.read_text()
-            assert time.monotonic() - start < 5, log.read_text()
-        text = log.read_text()
-        # pyre-http's own deadline (1.6 s) came before gunicorn's SIGKILL (2 s).
-        assert "Graceful shutdown timeout exceeded" in text and "Application shutdown complete." in text, text
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_gunicorn_graceful_timeout_bounds_a_term(gunicorn):
+    server = gunicorn("-w", "1", "--graceful-timeout", "2")
+    proc, port, log = server.proc, server.port, server.log
+    wait_for(lambda: _answers(port), 15, "gunicorn to serve")
+    with RawClient("127.0.0.1", port, 10) as c:
+        c.send(request("GET", "/sleep?s=30"))
+        time.sleep(0.3)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, log.read_text()
+        assert time.monotonic() - start < 5, log.read_text()
+    text = log.read_text()
+    # pyre-http's own deadline (1.6 s) came before gunicorn's SIGKILL (2 s).
+    assert "Graceful shutdown timeout exceeded" in text and "Application shutdown complete." in text, text
