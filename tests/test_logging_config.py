@@ -2,6 +2,7 @@
 gunicorn's atoms and json. Logging does not depend on the event loop: these
 servers run on the default one only."""
 
+import base64
 import json
 import os
 import re
@@ -136,6 +137,16 @@ def test_access_log_format_with_gunicorn_atoms(start):
     match = re.fullmatch(pattern, line)
     assert match, line
     assert int(match.group(2)) == int(match.group(1)) // 1000
+
+
+def test_access_log_user_from_basic_authorization(start):
+    server = start(APP, "--access-log-format", "[%(u)s] %(U)s")
+    get(server, "/first", [("Authorization", "Basic " + base64.b64encode(b"alice:secret").decode())])
+    get(server, "/second", [("Authorization", "Bearer token")])
+    get(server, "/third")
+    text = wait_for(server.stderr_text, "/third")
+    lines = [line for line in text.splitlines() if line.startswith("INFO:     [")]
+    assert lines == ["INFO:     [alice] /first", "INFO:     [-] /second", "INFO:     [-] /third"], text
 
 
 def test_access_log_format_json(start):

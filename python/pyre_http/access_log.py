@@ -18,6 +18,7 @@ Atoms: ``h`` client address, ``l`` ``-``, ``u`` ``-``, ``t`` time,
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import http
 import json
@@ -161,10 +162,12 @@ def _filler(
     if key == "f":
         i = request_header("referer")
         return lambda e: e.request_headers[i] or none
+    if key == "u":
+        i = request_header("authorization")
+        return lambda e: _basic_auth_user(e.request_headers[i]) or none
     simple: dict[str, Callable[[_Entry], Any]] = {
         "h": lambda e: e.host if e.port is None else (f"[{e.host}]:{e.port}" if ":" in e.host else f"{e.host}:{e.port}"),
         "l": lambda e: "-",
-        "u": lambda e: "-",
         "t": lambda e: time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
         "iso": lambda e: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "r": lambda e: e.request_line,
@@ -184,6 +187,21 @@ def _filler(
         "p": lambda e: f"<{os.getpid()}>",
     }
     return simple.get(key)
+
+
+def _basic_auth_user(authorization: str | None) -> str | None:
+    """The user name of ``Authorization: Basic ...`` (as gunicorn's ``%(u)s``)."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, sep, _ = decoded.partition(":")
+    return user if sep else None
 
 
 def _phrase(status: int) -> str:
