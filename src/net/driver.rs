@@ -46,8 +46,8 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How long a closing connection may take to flush its last output, even
 /// with the send timeout disabled.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a connection answered just before a graceful shutdown is kept
-/// open for a next request its client may already have sent (answered with
+/// How long an idle connection is kept open after a graceful shutdown began,
+/// for a next request its client may already have sent (answered with
 /// `connection: close`): enough for a request in flight on a round trip of
 /// up to half a second. The front ticks often while it waits, so the close
 /// comes on time.
@@ -790,13 +790,12 @@ impl<H: Handler> Driver<H> {
 
     /// Graceful shutdown. A busy connection closes after its current
     /// response (a lingering close, as its client may still be sending). An
-    /// idle one that a tick already saw idle closes now: with nothing in
-    /// flight there is nothing for a lingering close to protect, and an idle
-    /// client may never send the FIN it would wait for. One answered since
-    /// the last tick may have its client's next request on the way: closing
-    /// it now would fail that request, so it stays open for `SHUTDOWN_GRACE`,
-    /// and a request that arrives meanwhile is answered with
-    /// `connection: close`.
+    /// idle one may have its client's next request on the way (the race
+    /// behind resets during reloads): it keeps reading for `SHUTDOWN_GRACE`,
+    /// a request that arrives meanwhile is answered with
+    /// `connection: close`, and then it closes without lingering (nothing in
+    /// flight to protect, and an idle client may never send the FIN a
+    /// lingering close would wait for).
     pub fn shutdown(&mut self) {
         self.shutting_down = true;
         self.scheduler.enter();
@@ -805,20 +804,14 @@ impl<H: Handler> Driver<H> {
             let mut c = conn.borrow_mut();
             let open = c.lifecycle == Lifecycle::Open;
             let flushed = c.unsent() == 0;
-            let quiet = !c.readable;
             if let Some((ws, out, _)) = c.ws_parts() {
                 let _ = ws.conn.send_close(WS_GOING_AWAY_FOR_RESTART, "", out);
             } else if let Protocol::Http(http) = &mut c.protocol {
-                let idle = open && flushed && http.waiting_for_request();
-                if !idle {
-                    http.close_after_response();
-                } else if quiet
-                    && http.buffered_input() == 0
-                    && c.timers.waiting_for_request.is_some()
-                {
-                    c.lifecycle = Lifecycle::Closed;
+                if open && flushed && http.waiting_for_request() {
+                    // The grace counts from now (see `http_timers`).
+                    c.timers.waiting_for_request = Some(now);
                 } else {
-                    c.timers.waiting_for_request.get_or_insert(now);
+                    http.close_after_response();
                 }
             }
             self.ready.push(key);

@@ -470,30 +470,35 @@ fn requests_beyond_the_concurrency_limit_get_503_without_the_application() {
 }
 
 #[test]
-fn shutdown_closes_idle_connections_at_once_and_drains_just_answered_ones() {
+fn shutdown_answers_a_request_already_on_its_way_then_closes_idle_connections() {
     let mut fx = Fixture::new(Answer::Bytes(2), DriverConfig::default());
     let mut idle = fx.connect();
     idle.write_all(GET).expect("a request");
     fx.pump_until("the request", |h| h.requests.get() == 1);
     assert_eq!(count(&read_available(&mut idle), b"HTTP/1.1 200"), 1);
-    // A tick sees it idle; then another client is answered just before
-    // the shutdown.
     fx.driver.tick();
-    let mut recent = fx.connect();
-    recent.write_all(GET).expect("a request");
+    let mut busy = fx.connect();
+    busy.write_all(GET).expect("a request");
     fx.pump_until("the request", |h| h.requests.get() == 2);
-    assert_eq!(count(&read_available(&mut recent), b"HTTP/1.1 200"), 1);
+    assert_eq!(count(&read_available(&mut busy), b"HTTP/1.1 200"), 1);
 
     fx.driver.stop_accepting();
     fx.driver.shutdown();
-    assert_eq!(read_until_closed(&mut fx, &mut idle), b"");
-    assert_eq!(fx.driver.connection_count(), 1);
-    // The recent client's next request was on its way: it is answered,
-    // with `connection: close`, and then the connection closes.
-    recent.write_all(GET).expect("a request");
-    let answer = read_until_closed(&mut fx, &mut recent);
+    fx.pump_for(Duration::from_millis(20));
+    assert_eq!(fx.driver.connection_count(), 2);
+    // A client's next request was on its way: it is answered, with
+    // `connection: close`, and then the connection closes.
+    busy.write_all(GET).expect("a request");
+    let answer = read_until_closed(&mut fx, &mut busy);
     assert_eq!(count(&answer, b"HTTP/1.1 200"), 1);
     assert_eq!(count(&answer, b"connection: close"), 1);
+    drop(busy); // its lingering close ends with the client's FIN
+                // The quiet one closes once the grace is over, without an answer.
+    fx.driver
+        .tick_at(Instant::now() + Duration::from_millis(300));
+    assert_eq!(read_until_closed(&mut fx, &mut idle), b"");
+    fx.pump_for(Duration::from_millis(20));
+    assert_eq!(fx.driver.connection_count(), 0);
 }
 
 #[test]
