@@ -3,6 +3,7 @@
 //! (bounded number of events) without a panic, whatever the input.
 
 use super::support::sample_inputs;
+use crate::fuzzing::http1::small_limits;
 use crate::fuzzing::{Mutations, Rng};
 use crate::http1::{error_response, Event, Limits, ResponseDefaults, ServerConn};
 use std::path::PathBuf;
@@ -153,14 +154,7 @@ fn random_mutations_never_panic_or_hang() {
     let mut seeds = sample_inputs();
     seeds.extend(corpus_inputs());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let small = Limits {
-        max_request_line: 64,
-        max_header_bytes: 128,
-        max_headers: 4,
-        max_body: Some(64),
-        body_buffer: 16,
-        pipeline_buffer: 32,
-    };
+    let small = small_limits();
     let default = Limits::default();
     let mut seen = Seen::default();
     let mut events = 0;
