@@ -2,11 +2,13 @@
 //! loop, how tasks start, response defaults, loggers and the running tasks.
 
 use super::awaitable::Done;
+use super::errors::ClientDisconnected;
 use super::scope::ScopeBuilder;
 use super::session::{AccessExtra, HttpSession};
 use super::settings::{ProxySettings, WsSettings};
 use crate::http1::{http_date, ResponseDefaults};
 use crate::net::{Connection, SockAddr};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -98,6 +100,51 @@ impl AppContext {
 
     pub fn new_future<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.create_future.bind(py).call0()
+    }
+
+    /// What `send()` returns once it added output (http and websocket
+    /// alike): `ClientDisconnected` if the connection is gone, a future the
+    /// driver's `on_drained` resolves while the output is above the
+    /// high-water mark, else the shared `Done`.
+    pub fn after_send(
+        &self,
+        py: Python<'_>,
+        conn: &mut Connection<HttpSession>,
+    ) -> PyResult<Py<PyAny>> {
+        if conn.is_closed() {
+            return Err(ClientDisconnected::new_err("the client has disconnected"));
+        }
+        if conn.must_wait_for_drain() {
+            let waiter = self.new_future(py)?;
+            conn.session.send_waiter = Some(waiter.clone().unbind());
+            return Ok(waiter.unbind());
+        }
+        Ok(self.done.clone_ref(py).into_any())
+    }
+
+    /// A future for `receive()` when nothing is there yet (http and
+    /// websocket alike), resolved by the handler when input arrives; one
+    /// `receive()` at a time. Reading resumes if it had paused.
+    pub fn wait_for_input(
+        &self,
+        py: Python<'_>,
+        conn: &mut Connection<HttpSession>,
+    ) -> PyResult<Py<PyAny>> {
+        if let Some(previous) = &conn.session.receive_waiter {
+            if !previous
+                .bind(py)
+                .call_method0(intern!(py, "done"))?
+                .is_truthy()?
+            {
+                return Err(PyRuntimeError::new_err(
+                    "receive() is already being awaited",
+                ));
+            }
+        }
+        conn.resume_reading();
+        let waiter = self.new_future(py)?;
+        conn.session.receive_waiter = Some(waiter.clone().unbind());
+        Ok(waiter.unbind())
     }
 
     /// Starts `coro` as an asyncio task (eagerly where possible).

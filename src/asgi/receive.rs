@@ -6,7 +6,6 @@ use super::context::{resolve, AppContext};
 use super::loop_bound::LoopBound;
 use super::session::{borrow_conn, HttpSession};
 use crate::net::{ConnRef, Connection, Flush};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -51,17 +50,6 @@ impl ReceiveState {
         if finished || conn.session.client_gone || conn.is_closed() {
             return ready(py, disconnect_message(py)?);
         }
-        if let Some(previous) = &conn.session.receive_waiter {
-            let pending = !previous
-                .bind(py)
-                .call_method0(intern!(py, "done"))?
-                .is_truthy()?;
-            if pending {
-                return Err(PyRuntimeError::new_err(
-                    "receive() is already being awaited",
-                ));
-            }
-        }
         if !conn.session.request_delivered {
             // The application wants the body: now is the time to tell a
             // client that waits for `100 Continue`.
@@ -73,10 +61,7 @@ impl ReceiveState {
                 }
             }
         }
-        conn.resume_reading();
-        let waiter = self.ctx.new_future(py)?;
-        conn.session.receive_waiter = Some(waiter.clone().unbind());
-        Ok(waiter.unbind())
+        self.ctx.wait_for_input(py, &mut conn)
     }
 }
 

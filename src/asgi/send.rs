@@ -90,15 +90,7 @@ impl SendState {
         }
         // A streaming response: pieces sent in a row go out together.
         conn.output_added(Flush::Batched);
-        if conn.is_closed() {
-            return Err(ClientDisconnected::new_err("the client has disconnected"));
-        }
-        if conn.must_wait_for_drain() {
-            let waiter = self.ctx.new_future(py)?;
-            conn.session.send_waiter = Some(waiter.clone().unbind());
-            return Ok(waiter.unbind());
-        }
-        Ok(self.ctx.done.clone_ref(py).into_any())
+        self.ctx.after_send(py, &mut conn)
     }
 
     /// The response is complete: let the driver move on to the next

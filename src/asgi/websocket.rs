@@ -203,21 +203,7 @@ impl WsState {
                 Py::new(py, super::awaitable::Ready::new(event.into_any().unbind()))?.into_any(),
             );
         }
-        if let Some(previous) = &conn.session.receive_waiter {
-            if !previous
-                .bind(py)
-                .call_method0(intern!(py, "done"))?
-                .is_truthy()?
-            {
-                return Err(PyRuntimeError::new_err(
-                    "receive() is already being awaited",
-                ));
-            }
-        }
-        conn.resume_reading();
-        let waiter = self.ctx.new_future(py)?;
-        conn.session.receive_waiter = Some(waiter.clone().unbind());
-        Ok(waiter.unbind())
+        self.ctx.wait_for_input(py, &mut conn)
     }
 }
 
@@ -326,15 +312,7 @@ impl WsState {
         };
         sent.map_err(|_| ClientDisconnected::new_err("the WebSocket is closing"))?;
         conn.output_added(Flush::Now);
-        if conn.is_closed() {
-            return Err(ClientDisconnected::new_err("the client has disconnected"));
-        }
-        if conn.must_wait_for_drain() {
-            let waiter = self.ctx.new_future(py)?;
-            conn.session.send_waiter = Some(waiter.clone().unbind());
-            return Ok(waiter.unbind());
-        }
-        Ok(self.done(py))
+        self.ctx.after_send(py, &mut conn)
     }
 
     fn close(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
