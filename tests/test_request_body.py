@@ -115,3 +115,10 @@ def test_disconnect_after_body_while_waiting(server):
             pass
     seen = json.loads(wait_for_file(server.side_file("disconnect-complete")))
     assert seen == ["http.request", "http.disconnect"]
+
+
+def test_a_second_concurrent_receive_is_an_error(server):
+    with server.client() as c:
+        c.send(request("POST", "/receive-twice", headers=[("content-length", "5")]))
+        r = c.read_response()
+    assert (r.status, r.body) == (200, b"RuntimeError: receive() is already being awaited")

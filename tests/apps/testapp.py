@@ -294,6 +294,20 @@ async def send_from_thread(scope, receive, send):
     await respond(send, 200, outcome[0])
 
 
+@route("/receive-twice")
+async def receive_twice(scope, receive, send):
+    """A second receive() while the first waits: answers with what it raised."""
+    first = asyncio.ensure_future(receive())
+    await asyncio.sleep(0.05)  # the first one is waiting for the body
+    try:
+        await receive()
+        outcome = "no error"
+    except RuntimeError as exc:
+        outcome = f"RuntimeError: {exc}"
+    first.cancel()
+    await respond(send, 200, outcome)
+
+
 # ---------------------------------------------------------------- receive()
 
 
