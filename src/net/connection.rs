@@ -280,14 +280,10 @@ impl<S> Connection<S> {
         self.schedule();
     }
 
-    /// The socket is gone (or going): nothing more can be sent.
+    /// The peer's sending side has closed (EOF or error), or we are
+    /// closing: nothing more can be sent.
     pub fn is_closed(&self) -> bool {
         self.lifecycle != Lifecycle::Open || self.eof
-    }
-
-    /// The peer's sending side has closed (EOF or error), or we are closing.
-    pub fn peer_gone(&self) -> bool {
-        self.eof || self.lifecycle != Lifecycle::Open
     }
 }
 

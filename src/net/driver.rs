@@ -535,7 +535,7 @@ impl<H: Handler> Driver<H> {
         self.handler.on_input_settled(conn);
         let report_gone = {
             let mut c = conn.borrow_mut();
-            c.peer_gone() && c.claim_gone_report()
+            c.is_closed() && c.claim_gone_report()
         };
         if report_gone {
             self.handler.on_client_gone(conn);
