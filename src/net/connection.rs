@@ -213,12 +213,7 @@ impl<S> Connection<S> {
     /// Inside the driver's callback everything is written at the end of the
     /// connection's processing, once.
     pub fn output_added(&mut self, flush: Flush) {
-        if self.scheduler.in_callback() {
-            // The connection being processed is flushed when it settles;
-            // another one (a broadcast from an eager task) needs a visit.
-            if !self.scheduler.is_current(self.token) {
-                self.schedule();
-            }
+        if self.left_to_the_callback() {
             return;
         }
         if flush == Flush::Now || self.output.unsent() > WRITE_HIGH_WATER {
@@ -255,10 +250,7 @@ impl<S> Connection<S> {
     /// Otherwise the next request arrives as an ordinary readable event, and
     /// the wake-up (a syscall and a loop iteration) is saved.
     pub fn response_completed(&mut self) {
-        if self.scheduler.in_callback() {
-            if !self.scheduler.is_current(self.token) {
-                self.schedule();
-            }
+        if self.left_to_the_callback() {
             return;
         }
         let idle = !self.readable
@@ -289,6 +281,20 @@ impl<S> Connection<S> {
 
 /// The driver's side.
 impl<S> Connection<S> {
+    /// Inside the driver's callback, what the bridge did is picked up there:
+    /// the connection being processed settles (flush, next request) when its
+    /// turn ends; another one (a broadcast from an eager task) is asked for
+    /// a visit. False outside the callback.
+    fn left_to_the_callback(&self) -> bool {
+        if !self.scheduler.in_callback() {
+            return false;
+        }
+        if !self.scheduler.is_current(self.token) {
+            self.schedule();
+        }
+        true
+    }
+
     /// Split borrow of a WebSocket connection: its protocol and keep-alive
     /// state, the output buffer and the timers.
     pub(super) fn ws_parts(&mut self) -> Option<(&mut WebSocket, &mut Vec<u8>, &mut Timers)> {
