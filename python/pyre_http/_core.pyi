@@ -44,6 +44,17 @@ class ClientDisconnected(OSError):
     Raised by ``send()`` (HTTP and WebSocket) after the client has gone.
     """
 
+def check_tls(
+    *,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    ssl_keyfile_password: str | None,
+    ssl_ca_certs: str | None,
+    ssl_cert_reqs: int,
+    ssl_ciphers: str,
+) -> None:
+    """Load the TLS settings as Server would; ValueError with one line if unusable."""
+
 @final
 class Server:
     """One driver: the listening sockets, their connections, the app's tasks."""
@@ -83,6 +94,12 @@ class Server:
         access_log_request_headers: Sequence[str],
         access_log_response_headers: Sequence[str],
         access_log_timing: bool,
+        ssl_certfile: str | None,
+        ssl_keyfile: str | None,
+        ssl_keyfile_password: str | None,
+        ssl_ca_certs: str | None,
+        ssl_cert_reqs: int,
+        ssl_ciphers: str,
     ) -> Server: ...
     def fileno(self) -> int:
         """The descriptor for ``loop.add_reader(fd, server.on_ready)``."""

@@ -222,6 +222,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="expect a PROXY protocol v1/v2 header (HAProxy, AWS NLB) first on connections from trusted peers; "
         "a missing or malformed one closes the connection",
     )
+    tls = parser.add_argument_group("TLS (rustls: TLS 1.2 and 1.3; ALPN http/1.1)")
+    tls.add_argument("--ssl-certfile", default=None, metavar="PATH", help="PEM certificate chain; serves https/wss")
+    tls.add_argument(
+        "--ssl-keyfile",
+        default=None,
+        metavar="PATH",
+        help="PEM private key: PKCS#8, PKCS#1 or SEC1, possibly encrypted (default: in --ssl-certfile)",
+    )
+    tls.add_argument("--ssl-keyfile-password", default=None, metavar="TEXT", help="password of an encrypted key")
+    tls.add_argument(
+        "--ssl-ca-certs", default=None, metavar="PATH", help="PEM CA certificates that client certificates must chain to"
+    )
+    tls.add_argument(
+        "--ssl-cert-reqs",
+        type=int,
+        choices=defaults.SSL_CERT_REQS_CHOICES,
+        default=0,
+        help="client certificates: 0 not asked for, 1 optional, 2 required (default: %(default)s)",
+    )
+    tls.add_argument(
+        "--ssl-ciphers",
+        default=defaults.DEFAULT_SSL_CIPHERS,
+        metavar="LIST",
+        help="OpenSSL cipher string mapped onto rustls' suites; an unknown name is an error (default: %(default)s)",
+    )
     parser.add_argument("--root-path", default="", help="ASGI root_path, for an app mounted below a URL prefix")
     parser.add_argument(
         "--timeout-keep-alive",

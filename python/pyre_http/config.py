@@ -59,6 +59,10 @@ DEFAULT_TIMEOUT_WORKER_HEALTHCHECK = 5.0  # seconds a worker's loop may leave a 
 DEFAULT_RELOAD_INCLUDES = ("*.py",)
 DEFAULT_RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
 DEFAULT_RELOAD_DELAY = 0.25
+# uvicorn's default. rustls has none of the CBC suites OpenSSL means by it,
+# so it selects every suite rustls offers (TLS 1.2 and 1.3, AEAD only).
+DEFAULT_SSL_CIPHERS = "TLSv1"
+SSL_CERT_REQS_CHOICES = (0, 1, 2)  # ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED
 
 
 _SLOW_CLIENT_TIMEOUTS = ("timeout_request_header", "timeout_request_body", "timeout_send")
@@ -115,6 +119,13 @@ class Config:
     # string or a list of addresses, CIDR networks, "*" and "unix:".
     forwarded_allow_ips: str | list[str] | None = None
     proxy_protocol: bool = False
+    # TLS, with uvicorn's names. None: plain HTTP.
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None  # None: the key is in ssl_certfile
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: int = 0
+    ssl_ciphers: str = DEFAULT_SSL_CIPHERS
     # Logging.
     log_config: str | dict[str, Any] | None = None
     use_colors: bool | None = None  # None: when stderr is a terminal
@@ -184,6 +195,12 @@ class Config:
         _ = self.bind_specs()  # validates bind, uds and fd
         if self.uds_permissions is not None and not 0 <= self.uds_permissions <= 0o7777:
             raise ValueError(f"uds_permissions must be a file mode such as 0o660, not {self.uds_permissions!r}")
+        if self.ssl_cert_reqs not in SSL_CERT_REQS_CHOICES:
+            raise ValueError(f"ssl_cert_reqs must be 0 (none), 1 (optional) or 2 (required), not {self.ssl_cert_reqs!r}")
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} needs ssl_certfile")
         if isinstance(self.log_config, str) and not self.log_config.endswith(LOG_CONFIG_SUFFIXES):
             raise ValueError(f"log_config must be a {', '.join(LOG_CONFIG_SUFFIXES)} file, not {self.log_config!r}")
 
@@ -231,6 +248,18 @@ class Config:
             or self.limit_max_requests is not None
             or self.workers_max_rss is not None
             or self.workers_lifetime is not None
+        )
+
+    @property
+    def tls_options(self) -> dict[str, Any]:
+        """The ssl_* settings, as the core's Server and check_tls take them."""
+        return dict(
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+            ssl_keyfile_password=self.ssl_keyfile_password,
+            ssl_ca_certs=self.ssl_ca_certs,
+            ssl_cert_reqs=self.ssl_cert_reqs,
+            ssl_ciphers=self.ssl_ciphers,
         )
 
     @property

@@ -12,7 +12,7 @@ from .importer import load_app
 from .envfile import load_env_file
 from .logging_setup import configure_logging, enable_loggers
 from .loops import loop_factory, run_on_new_loop
-from .server import CoreFactory, Server, native_core_factory
+from .server import CoreFactory, Server, check_tls, native_core_factory
 
 
 def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int:
@@ -45,6 +45,8 @@ def serve_and_report(config: Config, core_factory: CoreFactory | None = None) ->
     """serve_config (or the supervisor, see Config.supervised), with a
     startup error turned into one stderr line and a status."""
     try:
+        if core_factory is None:
+            check_tls(config)
         if config.supervised:
             # Imported here: a single server never needs it.
             from .supervisor import run_supervisor

@@ -66,6 +66,20 @@ def native_core_factory() -> CoreFactory:
     return _core.Server
 
 
+def check_tls(config: Config) -> None:
+    """Load the certificate and key once before serving (and before any
+    worker starts): a wrong password or a mismatched key is one line."""
+    if config.ssl_certfile is None:
+        return
+    native_core_factory()  # a missing native module is one line too
+    from . import _core
+
+    try:
+        _core.check_tls(**config.tls_options)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+
+
 class Server:
     def __init__(
         self,
@@ -145,8 +159,9 @@ class Server:
         sockets = [listener.sock for listener in listeners]
         try:
             core = self._create_core(loop, sockets, state)
-        except RuntimeError as exc:
-            # The core refuses this interpreter (see _core.Server): one line.
+        except (RuntimeError, ValueError) as exc:
+            # The core refuses this interpreter (see _core.Server) or a
+            # setting (the TLS files changed since check_tls): one line.
             _close_all(listeners)
             await lifespan.shutdown()
             raise StartupError(str(exc)) from exc
@@ -162,7 +177,7 @@ class Server:
             self.started = True
             if self._given_sockets is None:  # a supervisor announces its own addresses
                 for listener in listeners:
-                    logger.info("pyre-http running on %s (Press CTRL+C to quit)", listener.describe())
+                    logger.info("pyre-http running on %s (Press CTRL+C to quit)", listener.describe(self.config.ssl_certfile is not None))
             if self._on_started is not None:
                 self._on_started(loop, core)
             await self._should_exit.wait()
@@ -214,6 +229,7 @@ class Server:
             proxy_headers=config.proxy_headers,
             forwarded_allow_ips=config.trusted_proxies,
             proxy_protocol=config.proxy_protocol,
+            **config.tls_options,
             **self._access_log_options(),
         )
 

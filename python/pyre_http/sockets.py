@@ -39,13 +39,14 @@ class Listener:
     spec: BindSpec
     unlink_path: str | None = None
 
-    def describe(self) -> str:
-        """How the startup line names it: ``http://127.0.0.1:8000``, ``unix:/run/app.sock``."""
+    def describe(self, tls: bool = False) -> str:
+        """How the startup line names it: ``http://127.0.0.1:8000`` (``https://`` with
+        ``tls``), ``unix:/run/app.sock``."""
         if self.sock.family == socket.AF_UNIX:
             name = self.sock.getsockname()
             return f"unix:{name}" if isinstance(name, str) and name else "unix socket"
         host, port = self.sock.getsockname()[:2]
-        return f"http://{format_address(host, port)}"
+        return f"{'https' if tls else 'http'}://{format_address(host, port)}"
 
     def close(self) -> None:
         self.sock.close()

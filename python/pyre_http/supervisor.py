@@ -257,9 +257,10 @@ class Supervisor:
             self._shared = open_listeners(config.listen_specs(), config.backlog, config.uds_permissions)
 
     def _addresses(self) -> list[str]:
+        tls = self.config.ssl_certfile is not None
         if self.config.reuse_port:
-            return [f"http://{format_address(self.config.host, self._port)}"]
-        return [listener.describe() for listener in self._shared]
+            return [f"{'https' if tls else 'http'}://{format_address(self.config.host, self._port)}"]
+        return [listener.describe(tls) for listener in self._shared]
 
     def _sockets_for(self, slot: int) -> list[socket.socket]:
         if not self.config.reuse_port:

@@ -48,7 +48,7 @@ impl AsgiHandler {
             None
         };
         let subprotocols = offer.as_ref().map(|o| o.subprotocols.clone());
-        let (seq, client, server, secure) = {
+        let (seq, client, server, secure, tls) = {
             let mut c = conn.borrow_mut();
             let seq = c.session.seq + 1;
             c.session
@@ -70,7 +70,9 @@ impl AsgiHandler {
                 true => proxy::interpret(head.headers(), &ctx.proxy.trusted),
                 false => proxy::Forwarded::default(),
             };
-            c.session.secure = forwarded.secure.unwrap_or(false);
+            // A trusted proxy's word on the scheme wins; otherwise TLS
+            // on this connection decides.
+            c.session.secure = forwarded.secure.unwrap_or_else(|| c.is_tls());
             let client = match (forwarded.client, &c.session.client) {
                 (Some((host, port)), _) => {
                     let client = host_port_tuple(py, &host, port)?.unbind();
@@ -87,7 +89,7 @@ impl AsgiHandler {
             if ctx.access_log_enabled() {
                 c.session.access_extra = ctx.access_extra(&head);
             }
-            (seq, client, c.local.clone(), c.session.secure)
+            (seq, client, c.local.clone(), c.session.secure, c.tls_info())
         };
         let scope = ctx.scope.build(
             py,
@@ -96,6 +98,7 @@ impl AsgiHandler {
             &server,
             subprotocols.as_deref(),
             secure,
+            tls.as_deref(),
         )?;
         let called = if subprotocols.is_some() {
             let receive = Py::new(py, WsReceive::new(ctx.clone(), conn.clone()))?;

@@ -19,6 +19,7 @@ mod send;
 mod server;
 mod session;
 mod settings;
+mod tls_settings;
 mod websocket;
 mod ws_session;
 
@@ -34,6 +35,7 @@ use pyo3::prelude::*;
 /// names resolve and `_core.pyi` can describe them.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Server>()?;
+    m.add_function(wrap_pyfunction!(tls_settings::check_tls, m)?)?;
     m.add_class::<receive::Receive>()?;
     m.add_class::<send::Send>()?;
     m.add_class::<websocket::WsReceive>()?;
@@ -68,6 +70,7 @@ fn modules_import_each_other_without_cycles() {
         ("server", include_str!("server.rs")),
         ("session", include_str!("session.rs")),
         ("settings", include_str!("settings.rs")),
+        ("tls_settings", include_str!("tls_settings.rs")),
         ("websocket", include_str!("websocket.rs")),
         ("ws_session", include_str!("ws_session.rs")),
     ]);

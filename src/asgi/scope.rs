@@ -4,6 +4,7 @@
 //! methods and header names, the server address) are built once and reused.
 
 use crate::http1::{decode_path, RequestHead};
+use crate::net::tls::TlsInfo;
 use crate::net::SockAddr;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -117,9 +118,10 @@ impl ScopeBuilder {
         server: &SockAddr,
         subprotocols: Option<&[String]>,
         secure: bool,
+        tls: Option<&TlsInfo>,
     ) -> PyResult<Bound<'py, PyDict>> {
         if subprotocols.is_none() {
-            return self.build_http(py, head, client, server, secure);
+            return self.build_http(py, head, client, server, secure, tls);
         }
         let scope = PyDict::new(py);
         let (kind, scheme) = match (subprotocols, secure) {
@@ -157,6 +159,9 @@ impl ScopeBuilder {
             // handshake with a full HTTP response.
             extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         }
+        if let Some(tls) = tls {
+            extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+        }
         scope.set_item(intern!(py, "extensions"), extensions)?;
         Ok(scope)
     }
@@ -169,6 +174,7 @@ impl ScopeBuilder {
         client: &Bound<'py, PyAny>,
         server: &SockAddr,
         secure: bool,
+        tls: Option<&TlsInfo>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let scope = self.http_template.bind(py).copy()?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
@@ -191,7 +197,11 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
-        scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+        let extensions = PyDict::new(py);
+        if let Some(tls) = tls {
+            extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+        }
+        scope.set_item(intern!(py, "extensions"), extensions)?;
         Ok(scope)
     }
 
@@ -249,6 +259,20 @@ impl ScopeBuilder {
         servers.push((addr.clone(), value.clone().unbind()));
         Ok(value)
     }
+}
+
+/// The `tls` extension as asgiref's TLS specification defines it. The
+/// handshake has verified any client certificate (or failed), so
+/// `client_cert_error` is always `None`.
+fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+    let ext = PyDict::new(py);
+    ext.set_item("server_cert", &*tls.server_cert)?;
+    ext.set_item("client_cert_chain", PyList::new(py, &tls.client_cert_chain)?)?;
+    ext.set_item("client_cert_name", tls.client_cert_name.as_deref())?;
+    ext.set_item("client_cert_error", py.None())?;
+    ext.set_item("tls_version", tls.tls_version)?;
+    ext.set_item("cipher_suite", tls.cipher_suite)?;
+    Ok(ext)
 }
 
 fn decoded_path<'py>(py: Python<'py>, raw_path: &[u8]) -> Bound<'py, PyString> {

@@ -14,6 +14,7 @@
 use super::schedule::Scheduler;
 use super::stream::Stream;
 use super::timers::Timers;
+use super::tls::{Received, TlsInfo, TlsSession, PLAIN_HTTP_RESPONSE};
 use super::trust::SockAddr;
 use crate::http1::ServerConn;
 use crate::ws::WsConn;
@@ -96,6 +97,9 @@ pub struct Connection<S> {
     /// `None` once closed: the descriptor is released at once even while
     /// application objects still hold the connection.
     pub(super) stream: Option<Stream>,
+    /// On a TLS listener: the encryption between the socket and the
+    /// protocol. Reads, writes and byte counters stay on the socket side.
+    pub(super) tls: Option<Box<TlsSession>>,
     /// The client: the socket's peer, or the source a PROXY protocol
     /// header named.
     pub peer: SockAddr,
@@ -138,6 +142,7 @@ impl<S: Default> Connection<S> {
         Connection {
             token,
             stream: Some(stream),
+            tls: None,
             peer,
             local,
             peer_trusted: false,
@@ -277,6 +282,16 @@ impl<S> Connection<S> {
     pub fn is_closed(&self) -> bool {
         self.lifecycle != Lifecycle::Open || self.eof
     }
+
+    /// Whether the connection came over TLS (`https`, `wss`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// What the TLS handshake negotiated (the scope's `tls` extension).
+    pub fn tls_info(&self) -> Option<Rc<TlsInfo>> {
+        self.tls.as_ref().and_then(|tls| tls.info().cloned())
+    }
 }
 
 /// The driver's side.
@@ -308,8 +323,29 @@ impl<S> Connection<S> {
         &mut self.output.buf
     }
 
+    /// Output bytes not yet on the wire (a TLS record rustls still holds
+    /// counts as one).
     pub(super) fn unsent(&self) -> usize {
-        self.output.unsent()
+        let tls_pending = self.tls.as_ref().is_some_and(|tls| tls.wants_write());
+        self.output.unsent() + usize::from(tls_pending)
+    }
+
+    /// Whether everything has been written, TLS's `close_notify` included
+    /// (queued here the first time the rest is out): the write side may be
+    /// shut.
+    pub(super) fn output_finished(&mut self) -> bool {
+        if self.unsent() > 0 {
+            return false;
+        }
+        if self.tls.as_mut().is_some_and(|tls| tls.close_notify()) {
+            self.flush();
+        }
+        self.unsent() == 0
+    }
+
+    /// A TLS handshake is under way (its timeout is the request header's).
+    pub(super) fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
     }
 
     /// Whether reading and parsing must wait for output to drain; updates
@@ -355,28 +391,18 @@ impl<S> Connection<S> {
     /// Writes as much buffered output as the socket takes. A failed write
     /// closes the connection; the caller sees it through `is_closed`.
     pub(super) fn flush(&mut self) {
-        let output = &mut self.output;
-        while output.sent < output.buf.len() {
-            let Some(stream) = self.stream.as_mut() else {
-                return;
-            };
-            match stream.write(&output.buf[output.sent..]) {
-                Ok(0) => {
-                    self.fail();
-                    return;
-                }
-                Ok(n) => {
-                    output.sent += n;
-                    self.bytes_written += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.fail();
-                    return;
-                }
-            }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let written = match self.tls.as_mut() {
+            None => write_plain(stream, &mut self.output, &mut self.bytes_written),
+            Some(tls) => write_encrypted(stream, tls, &mut self.output, &mut self.bytes_written),
+        };
+        if written.is_err() {
+            self.fail();
+            return;
         }
+        let output = &mut self.output;
         if output.sent == output.buf.len() {
             output.buf.clear();
             output.sent = 0;
@@ -397,11 +423,45 @@ impl<S> Connection<S> {
         self.schedule();
     }
 
-    /// The protocol's input buffer.
-    fn input(&mut self) -> &mut bytes::BytesMut {
-        match &mut self.protocol {
+    /// Bytes read together with the PROXY protocol header, once it is
+    /// taken off: they are the start of the (possibly encrypted) stream.
+    pub(super) fn take_early_input(&mut self, data: &[u8]) {
+        if let Some(ReadOutcome::Eof) = self.take_input(data) {
+            self.eof = true;
+        }
+    }
+
+    /// Appends bytes read from the socket to the protocol's input,
+    /// decrypting them first on a TLS connection. `Some` when TLS ends the
+    /// reading: the peer's `close_notify` (its end of input), a TLS failure
+    /// (closing, so that an alert may still go out) or a plain HTTP request
+    /// (answered in plain text, then closing).
+    fn take_input(&mut self, data: &[u8]) -> Option<ReadOutcome> {
+        let input = match &mut self.protocol {
             Protocol::Http(http) => http.recv_buf(),
             Protocol::WebSocket(ws) => ws.conn.recv_buf(),
+        };
+        // A PROXY protocol header comes before the TLS handshake.
+        let tls = match self.tls.as_mut() {
+            Some(tls) if !self.proxy_header_pending => tls,
+            _ => {
+                input.extend_from_slice(data);
+                return None;
+            }
+        };
+        match tls.receive(data, input) {
+            Received::Progress => None,
+            Received::Closed => Some(ReadOutcome::Eof),
+            Received::Failed => {
+                self.begin_closing();
+                Some(ReadOutcome::Data)
+            }
+            Received::PlainHttp => {
+                self.tls = None;
+                self.output.buf.extend_from_slice(PLAIN_HTTP_RESPONSE);
+                self.begin_closing();
+                Some(ReadOutcome::Data)
+            }
         }
     }
 
@@ -417,7 +477,9 @@ impl<S> Connection<S> {
                 Ok(n) => {
                     self.bytes_read += n as u64;
                     if self.lifecycle == Lifecycle::Open {
-                        self.input().extend_from_slice(&scratch[..n]);
+                        if let Some(outcome) = self.take_input(&scratch[..n]) {
+                            return outcome;
+                        }
                     }
                     if n < scratch.len() && !self.hangup_seen {
                         // A short read emptied the socket; with edge
@@ -443,6 +505,9 @@ impl<S> Connection<S> {
         }
         self.read_paused = false;
         match self.read_once(scratch) {
+            // TLS may have ended the exchange (a failure, a plain HTTP
+            // request): nothing more to parse.
+            ReadOutcome::Data if self.lifecycle != Lifecycle::Open => Fill::Empty,
             ReadOutcome::Data => Fill::Read,
             ReadOutcome::WouldBlock => {
                 self.readable = false;
@@ -462,6 +527,50 @@ impl<S> Connection<S> {
     pub(super) fn shutdown_write(&mut self) {
         if let Some(stream) = &self.stream {
             let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// Writes the unsent output to a plain socket.
+fn write_plain(stream: &mut Stream, output: &mut Output, written: &mut u64) -> io::Result<()> {
+    while output.sent < output.buf.len() {
+        match stream.write(&output.buf[output.sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                output.sent += n;
+                *written += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Encrypts unsent output as rustls' bounded buffer takes it and writes
+/// the records (and any handshake message or alert) to the socket.
+fn write_encrypted(
+    stream: &mut Stream,
+    tls: &mut TlsSession,
+    output: &mut Output,
+    written: &mut u64,
+) -> io::Result<()> {
+    loop {
+        if output.sent < output.buf.len() {
+            output.sent += tls.encrypt(&output.buf[output.sent..]);
+        }
+        if !tls.wants_write() {
+            // Everything is out, or the handshake is not done and rustls
+            // holds the plaintext until it is.
+            return Ok(());
+        }
+        match tls.write_to(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *written += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
 }

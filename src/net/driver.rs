@@ -13,6 +13,7 @@ use super::listener::Listener;
 use super::proxy_protocol::{self, Parsed};
 use super::schedule::{new_waker, Scheduler};
 use super::timers::{waited, Timeouts};
+use super::tls::{TlsConfig, TlsSession};
 use super::trust::{SockAddr, TrustedProxies};
 use crate::http1::{error_response, Event, Limits, ProtocolError, RequestHead, ServerConn};
 use crate::ws::WsEvent;
@@ -115,6 +116,8 @@ pub struct DriverConfig {
     /// Expect a PROXY protocol header (v1 or v2) first on every connection
     /// from a trusted peer.
     pub proxy_protocol: bool,
+    /// Serve TLS on every listener.
+    pub tls: Option<TlsConfig>,
 }
 
 pub struct Driver<H: Handler> {
@@ -306,6 +309,12 @@ impl<H: Handler> Driver<H> {
                 ServerConn::new(self.config.limits.clone()),
                 self.scheduler.clone(),
             );
+            if let Some(tls) = &self.config.tls {
+                match TlsSession::new(tls) {
+                    Ok(session) => conn.tls = Some(Box::new(session)),
+                    Err(_) => continue,
+                }
+            }
             conn.peer_trusted = trusted;
             conn.proxy_header_pending = trusted && self.config.proxy_protocol;
             let registered = match conn.stream.as_mut() {
@@ -449,7 +458,9 @@ impl<H: Handler> Driver<H> {
         match proxy_protocol::parse(input) {
             Parsed::Done { consumed, source } => {
                 input.advance(consumed);
+                let early = input.split();
                 c.proxy_header_pending = false;
+                c.take_early_input(&early);
                 if let Some(source) = source {
                     c.peer = SockAddr::Inet(source);
                     c.peer_trusted = self.config.trusted.trusts(&c.peer);
@@ -554,7 +565,7 @@ impl<H: Handler> Driver<H> {
             let finished = match c.lifecycle {
                 Lifecycle::Open => false,
                 Lifecycle::Closing => {
-                    if c.unsent() == 0 {
+                    if c.output_finished() {
                         c.shutdown_write();
                         c.lifecycle = Lifecycle::Lingering;
                         self.discard_input(key, &mut c)
@@ -707,6 +718,16 @@ impl<H: Handler> Driver<H> {
             return false;
         }
         let waited = waited(&mut c.timers.waiting_for_request, now);
+        if c.tls_handshaking() {
+            // A client that does not finish its handshake in the time a
+            // request head may take is cut off (no HTTP answer is possible).
+            let limit = timeouts.request_header.unwrap_or(timeouts.keep_alive);
+            if waited >= limit {
+                c.lifecycle = Lifecycle::Closed;
+                return true;
+            }
+            return false;
+        }
         if c.proxy_header_pending {
             // A proxy that does not send its header in time is cut off
             // without an HTTP answer.

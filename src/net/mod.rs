@@ -12,6 +12,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod timers;
+pub mod tls;
 mod trust;
 
 pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};
@@ -33,5 +34,6 @@ fn modules_import_each_other_without_cycles() {
         ("proxy_protocol", include_str!("proxy_protocol.rs")),
         ("stream", include_str!("stream.rs")),
         ("trust", include_str!("trust.rs")),
+        ("tls", include_str!("tls/mod.rs")),
     ]);
 }
