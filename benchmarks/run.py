@@ -24,6 +24,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -110,8 +111,35 @@ SERVERS = {
 DEFAULT_SERVERS = ["pyre-http", "uvicorn", "granian", "hypercorn"]
 PYRE = ["pyre-http", "pyre-asyncio"]
 
+# TLS scenarios: each server's flags for a certificate and its key (PKCS#8,
+# which granian requires), made once per run with openssl.
+_TLS_FILES: list[str] = []
+
+
+def tls_files() -> tuple[str, str]:
+    if not _TLS_FILES:
+        directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"pyre-bench-tls-{os.getpid()}"
+        directory.mkdir(parents=True, exist_ok=True)
+        cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+            check=True, capture_output=True)
+        _TLS_FILES.extend([cert, key])
+    return _TLS_FILES[0], _TLS_FILES[1]
+
+
+def tls_flags(name: str) -> list[str]:
+    cert, key = tls_files()
+    if name.startswith("granian"):
+        return ["--ssl-certificate", cert, "--ssl-keyfile", key]
+    if name.startswith("hypercorn"):
+        return ["--certfile", cert, "--keyfile", key]
+    return ["--ssl-certfile", cert, "--ssl-keyfile", key]  # pyre-http and uvicorn
+
+
 # name -> app, wrk Lua script, connections, kind; `also` adds servers to the
-# default set for this scenario only.
+# default set for this scenario only; `tls` serves HTTPS.
 SCENARIOS = {
     "hello": dict(app="bench_hello:app", lua="get.lua", conns=None, also=["pyre-asyncio"]),
     "json": dict(app="bench_json:app", lua="get.lua", conns=None),
@@ -123,6 +151,9 @@ SCENARIOS = {
     "sleep": dict(app="bench_sleep:app", lua="get.lua", conns=512),
     "fastapi": dict(app="bench_fastapi:app", lua="get.lua", conns=None, modules=["fastapi"]),
     "idle": dict(app="bench_hello:app", kind="idle"),
+    # HTTPS: keep-alive, and a new connection (a full handshake) per request.
+    "tls-hello": dict(app="bench_hello:app", lua="get.lua", conns=None, tls=True),
+    "tls-hello-close": dict(app="bench_hello:app", lua="close.lua", conns=None, tls=True),
     # wrk cannot speak WebSocket: benchmarks/ws_client.py is the load, and
     # "requests" are echoed messages (latency: a window of 8 round trips).
     "ws-echo": dict(app="bench_ws_echo:app", kind="ws", conns=None),
@@ -262,9 +293,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def probe(port: int) -> bool:
+def probe(port: int, tls: bool = False) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw:
+            s = raw
+            if tls:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(raw)
             s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             return s.recv(16).startswith(b"HTTP/1.")
     except OSError:
@@ -288,7 +325,13 @@ class Server:
         self.port = free_port()
         builder = SERVERS[name][0]
         spec = SCENARIOS.get(scenario, {})
-        argv = builder(app or spec["app"], self.port, spec.get("kind") == "idle")
+        app = app or spec["app"]
+        argv = builder(app, self.port, spec.get("kind") == "idle")
+        self.tls = bool(spec.get("tls"))
+        if self.tls:
+            # Before the app where it comes last (granian, hypercorn).
+            at = len(argv) - 1 if argv[-1] == app else len(argv)
+            argv[at:at] = tls_flags(name)
         if pin and WORKERS == 1:  # several workers get every CPU (the client's too)
             argv = ["taskset", "-c", str(SERVER_CPU)] + argv
         self.argv = argv
@@ -306,7 +349,7 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return f"exited with {self.proc.returncode} before serving: {tail(self.log)}"
-            if probe(self.port):
+            if probe(self.port, self.tls):
                 return None
             time.sleep(0.1)
         return f"not serving after {timeout:.0f} s: {tail(self.log)}"
@@ -342,9 +385,9 @@ def run_load(argv: list[str], seconds, pin, what: str) -> dict:
     raise RuntimeError(f"{what} exited {proc.returncode} without a summary: {out.strip()[-400:]}")
 
 
-def run_wrk(port, lua_script: Path, conns, seconds, pin) -> dict:
+def run_wrk(port, lua_script: Path, conns, seconds, pin, tls=False) -> dict:
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(lua_script),
-            f"http://127.0.0.1:{port}/"]
+            f"{'https' if tls else 'http'}://127.0.0.1:{port}/"]
     return run_load(argv, seconds, pin, "wrk")
 
 
@@ -365,7 +408,7 @@ def wrk_run(name, scenario, args, tmp: Path, tag: str) -> dict:
         script = tmp / f"{Path(spec['lua']).stem}.lua"
 
         def load(seconds):
-            return run_wrk(server.port, script, conns, seconds, args.pin)
+            return run_wrk(server.port, script, conns, seconds, args.pin, server.tls)
     server = Server(name, scenario, tmp / f"{tag}.log", args.pin)
     result: dict = {"server": name, "scenario": scenario, "log": str(server.log)}
     try:

@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 import httpx
@@ -19,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from websockets.sync.client import connect as ws_connect
 
-from conftest import APPS, ServerFactory
+from conftest import APPS, ROOT, ServerFactory
 from memory import MiB, RssSampler
 
 APP = "tls_app:app"
@@ -383,10 +384,10 @@ def test_ssl_ciphers_limits_tls12_suites(make_server, certs):
     "kind", ["pkcs8", "pkcs8-encrypted", "sec1", "sec1-encrypted", "pkcs1", "pkcs1-encrypted", "rsa-pkcs8-encrypted"]
 )
 def test_every_key_encoding_loads(certs, kind):
-    from pyre_http import _core
-
+    # In a fresh interpreter: the front's tests import pyre_http from the
+    # source tree, where the native module is not built.
     certfile, keyfile, password = certs.keys[kind]
-    _core.check_tls(
+    settings = dict(
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
         ssl_keyfile_password=password and password.decode(),
@@ -394,6 +395,9 @@ def test_every_key_encoding_loads(certs, kind):
         ssl_cert_reqs=0,
         ssl_ciphers="TLSv1",
     )
+    code = f"from pyre_http import _core; _core.check_tls(**{settings!r}); print('loaded')"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.stdout.strip() == "loaded", out.stderr
 
 
 def test_an_encrypted_rsa_key_serves(make_server, certs):
