@@ -448,3 +448,46 @@ def test_keyfile_without_certfile_is_a_usage_error(run_cli, certs):
     out = run_cli(APP, "--ssl-keyfile", certs.key_file)
     assert out.returncode == 2
     assert "ssl_keyfile needs ssl_certfile" in out.stderr
+
+
+# --- processes ----------------------------------------------------------------
+
+
+def https_status(port, ctx, path="/"):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        return data.split(b"\r\n", 1)[0].decode()
+    except OSError:
+        return None
+
+
+def wait_for_https(port, ctx, proc, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        status = https_status(port, ctx)
+        if status:
+            return status
+        time.sleep(0.1)
+    pytest.fail("no HTTPS answer")
+
+
+def test_workers_serve_tls(make_server, certs):
+    srv = make_server(APP, *tls_args(certs, "--workers", "2"), wait=False)
+    assert wait_for_https(srv.port, certs.context(), srv.proc) == "HTTP/1.1 200 OK"
+    assert get(srv, certs.context())[1]["scheme"] == "https"
+
+
+def test_gunicorn_worker_class_serves_tls(tmp_path, certs):
+    from test_workers_gunicorn import Gunicorn
+
+    server = Gunicorn(tmp_path, "-w", "1", "--certfile", certs.cert_file, "--keyfile", certs.key_file)
+    try:
+        assert wait_for_https(server.port, certs.context(), server.proc) == "HTTP/1.1 200 OK"
+    finally:
+        server.stop()

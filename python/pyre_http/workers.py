@@ -115,6 +115,17 @@ class PyreWorker(Worker):  # type: ignore[misc]
             "access_log": cfg.accesslog is not None,
             "lifespan": "auto",
         }
+        if cfg.is_ssl:
+            # gunicorn's --certfile/--keyfile/--ca-certs/--cert-reqs/--ciphers,
+            # terminated by the core as for --ssl-* (as uvicorn's worker does).
+            options.update(
+                ssl_certfile=cfg.certfile,
+                ssl_keyfile=cfg.keyfile,
+                ssl_ca_certs=cfg.ca_certs,
+                ssl_cert_reqs=int(cfg.cert_reqs),
+            )
+            if cfg.ciphers:
+                options["ssl_ciphers"] = cfg.ciphers
         options.update(self.CONFIG_KWARGS)
         return Config(**options)
 
