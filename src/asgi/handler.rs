@@ -7,7 +7,7 @@ use super::finish::finish_request;
 use super::proxy;
 use super::receive::{disconnect_message, take_request_message, wake_receiver, Receive};
 use super::runner::{self, awaitable_steps, AppRunner};
-use super::scope::{client_value, host_port_tuple};
+use super::scope::{client_value, host_port_tuple, Via};
 use super::send::Send;
 use super::session::{http_and_out, HttpSession};
 use super::websocket::{self, WsReceive, WsSend};
@@ -95,10 +95,12 @@ impl AsgiHandler {
             py,
             &head,
             client.bind(py),
-            &server,
+            &Via {
+                server: &server,
+                secure,
+                tls: tls.as_deref(),
+            },
             subprotocols.as_deref(),
-            secure,
-            tls.as_deref(),
         )?;
         let called = if subprotocols.is_some() {
             let receive = Py::new(py, WsReceive::new(ctx.clone(), conn.clone()))?;

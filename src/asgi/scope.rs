@@ -62,6 +62,16 @@ const HTTP_SCOPE_KEYS: &[&str] = &[
 
 const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
 
+/// How a request reached the server: the listening address, whether the
+/// scheme is `https`/`wss` (TLS, or a trusted proxy said so), and what
+/// the TLS handshake negotiated.
+#[derive(Clone, Copy)]
+pub struct Via<'a> {
+    pub server: &'a SockAddr,
+    pub secure: bool,
+    pub tls: Option<&'a TlsInfo>,
+}
+
 pub struct ScopeBuilder {
     /// Every key of an `http` scope in order, with the values that never
     /// change (`type`, `scheme` unless secure, `root_path`) set: a request
@@ -108,20 +118,22 @@ impl ScopeBuilder {
     }
 
     /// The scope for `head`: an `http` scope, or a `websocket` one when
-    /// `subprotocols` (the client's offer) is given. `secure` picks
-    /// `https`/`wss` over `http`/`ws` (a trusted proxy said so).
+    /// `subprotocols` (the client's offer) is given.
     pub fn build<'py>(
         &self,
         py: Python<'py>,
         head: &RequestHead,
         client: &Bound<'py, PyAny>,
-        server: &SockAddr,
+        via: &Via<'_>,
         subprotocols: Option<&[String]>,
-        secure: bool,
-        tls: Option<&TlsInfo>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let Via {
+            server,
+            secure,
+            tls,
+        } = *via;
         if subprotocols.is_none() {
-            return self.build_http(py, head, client, server, secure, tls);
+            return self.build_http(py, head, client, via);
         }
         let scope = PyDict::new(py);
         let (kind, scheme) = match (subprotocols, secure) {
@@ -172,10 +184,13 @@ impl ScopeBuilder {
         py: Python<'py>,
         head: &RequestHead,
         client: &Bound<'py, PyAny>,
-        server: &SockAddr,
-        secure: bool,
-        tls: Option<&TlsInfo>,
+        via: &Via<'_>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let Via {
+            server,
+            secure,
+            tls,
+        } = *via;
         let scope = self.http_template.bind(py).copy()?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
         let version = match head.version {
@@ -267,7 +282,10 @@ impl ScopeBuilder {
 fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
     let ext = PyDict::new(py);
     ext.set_item("server_cert", &*tls.server_cert)?;
-    ext.set_item("client_cert_chain", PyList::new(py, &tls.client_cert_chain)?)?;
+    ext.set_item(
+        "client_cert_chain",
+        PyList::new(py, &tls.client_cert_chain)?,
+    )?;
     ext.set_item("client_cert_name", tls.client_cert_name.as_deref())?;
     ext.set_item("client_cert_error", py.None())?;
     ext.set_item("tls_version", tls.tls_version)?;

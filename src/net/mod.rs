@@ -13,6 +13,8 @@ mod stream;
 mod tests;
 mod timers;
 pub mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod trust;
 
 pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// How the test handler answers each request.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
+pub(super) enum Answer {
     /// A response of this many body bytes, at once.
     Bytes(usize),
     /// Nothing: the application is busy.
@@ -25,13 +25,13 @@ enum Answer {
     Upgrade,
 }
 
-struct TestHandler {
+pub(super) struct TestHandler {
     answer: Answer,
-    requests: Cell<usize>,
+    pub(super) requests: Cell<usize>,
     body_bytes: Cell<usize>,
-    gone: Cell<usize>,
+    pub(super) gone: Cell<usize>,
     /// The largest unsent output seen when a request arrived.
-    max_unsent_at_request: Cell<usize>,
+    pub(super) max_unsent_at_request: Cell<usize>,
     running_tasks: Cell<usize>,
     ws_messages: RefCell<Vec<WsEvent>>,
 }
@@ -107,14 +107,14 @@ impl Handler for TestHandler {
     }
 }
 
-struct Fixture {
-    driver: Driver<TestHandler>,
+pub(super) struct Fixture {
+    pub(super) driver: Driver<TestHandler>,
     address: std::net::SocketAddr,
     _listener: TcpListener,
 }
 
 impl Fixture {
-    fn new(answer: Answer, config: DriverConfig) -> Self {
+    pub(super) fn new(answer: Answer, config: DriverConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let address = listener.local_addr().expect("its address");
         let taken = Listener::from_fd(listener.as_raw_fd()).expect("the listener");
@@ -126,7 +126,7 @@ impl Fixture {
         }
     }
 
-    fn connect(&self) -> TcpStream {
+    pub(super) fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.address).expect("a connection");
         stream
             .set_read_timeout(Some(Duration::from_millis(20)))
@@ -134,12 +134,12 @@ impl Fixture {
         stream
     }
 
-    fn handler(&self) -> &TestHandler {
+    pub(super) fn handler(&self) -> &TestHandler {
         self.driver.handler()
     }
 
     /// Runs the driver until `done` holds (or fails after two seconds).
-    fn pump_until(&mut self, what: &str, done: impl Fn(&TestHandler) -> bool) {
+    pub(super) fn pump_until(&mut self, what: &str, done: impl Fn(&TestHandler) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while !done(self.driver.handler()) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -149,7 +149,7 @@ impl Fixture {
     }
 
     /// Runs the driver for a while, for work that should not happen.
-    fn pump_for(&mut self, duration: Duration) {
+    pub(super) fn pump_for(&mut self, duration: Duration) {
         let deadline = Instant::now() + duration;
         while Instant::now() < deadline {
             self.driver.on_ready().expect("a driver pass");
@@ -158,7 +158,7 @@ impl Fixture {
     }
 }
 
-const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+pub(super) const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
 /// Everything the peer sent until it closed or went quiet.
 fn read_available(stream: &mut TcpStream) -> Vec<u8> {
@@ -177,7 +177,7 @@ fn read_available(stream: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
+pub(super) fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
         .filter(|w| *w == needle)
@@ -185,7 +185,7 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 }
 
 /// Reads until the peer closes (up to two seconds), driving the server.
-fn read_until_closed(fixture: &mut Fixture, stream: &mut TcpStream) -> Vec<u8> {
+pub(super) fn read_until_closed(fixture: &mut Fixture, stream: &mut TcpStream) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut data = Vec::new();
     let mut buf = [0u8; 65536];
@@ -346,13 +346,13 @@ fn a_busy_connection_takes_a_bounded_number_of_steps_per_pass() {
     }
 }
 
-fn config_with(adjust: impl FnOnce(&mut DriverConfig)) -> DriverConfig {
+pub(super) fn config_with(adjust: impl FnOnce(&mut DriverConfig)) -> DriverConfig {
     let mut config = DriverConfig::default();
     adjust(&mut config);
     config
 }
 
-const SECOND: Duration = Duration::from_secs(1);
+pub(super) const SECOND: Duration = Duration::from_secs(1);
 
 #[test]
 fn a_request_head_not_complete_in_time_gets_408() {

@@ -18,36 +18,165 @@ use rustls::SupportedCipherSuite;
 /// Each suite rustls' ring provider has: OpenSSL name, IANA name, suite,
 /// and the keywords that select it.
 static SUITES: &[(&str, &str, SupportedCipherSuite, &[&str])] = &[
-    ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", suite::TLS13_AES_256_GCM_SHA384, &["AESGCM", "AES", "AES256", "SHA384"]),
-    ("TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256, &["AESGCM", "AES", "AES128", "SHA256"]),
-    ("TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", suite::TLS13_CHACHA20_POLY1305_SHA256, &["CHACHA20", "SHA256"]),
-    ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, &["ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "AESGCM", "AES", "AES256", "SHA384", "TLSV1.2"]),
-    ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &["ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "AESGCM", "AES", "AES128", "SHA256", "TLSV1.2"]),
-    ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, &["ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "CHACHA20", "SHA256", "TLSV1.2"]),
-    ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, &["ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "AESGCM", "AES", "AES256", "SHA384", "TLSV1.2"]),
-    ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, &["ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "AESGCM", "AES", "AES128", "SHA256", "TLSV1.2"]),
-    ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, &["ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "CHACHA20", "SHA256", "TLSV1.2"]),
+    (
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_AES_256_GCM_SHA384",
+        suite::TLS13_AES_256_GCM_SHA384,
+        &["AESGCM", "AES", "AES256", "SHA384"],
+    ),
+    (
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_128_GCM_SHA256",
+        suite::TLS13_AES_128_GCM_SHA256,
+        &["AESGCM", "AES", "AES128", "SHA256"],
+    ),
+    (
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        suite::TLS13_CHACHA20_POLY1305_SHA256,
+        &["CHACHA20", "SHA256"],
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "AESGCM", "AES", "AES256", "SHA384",
+            "TLSV1.2",
+        ],
+    ),
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "AESGCM", "AES", "AES128", "SHA256",
+            "TLSV1.2",
+        ],
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "ECDSA", "AECDSA", "CHACHA20", "SHA256", "TLSV1.2",
+        ],
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "AESGCM", "AES", "AES256", "SHA384",
+            "TLSV1.2",
+        ],
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "AESGCM", "AES", "AES128", "SHA256",
+            "TLSV1.2",
+        ],
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        &[
+            "ECDHE", "EECDH", "KECDHE", "RSA", "ARSA", "CHACHA20", "SHA256", "TLSV1.2",
+        ],
+    ),
 ];
 
 /// Keywords that select every suite.
-static EVERYTHING: &[&str] = &["ALL", "DEFAULT", "HIGH", "TLSV1", "SSLV3", "COMPLEMENTOFDEFAULT", "@SECLEVEL=0", "@SECLEVEL=1", "@SECLEVEL=2", "@STRENGTH"];
+static EVERYTHING: &[&str] = &[
+    "ALL",
+    "DEFAULT",
+    "HIGH",
+    "TLSV1",
+    "SSLV3",
+    "COMPLEMENTOFDEFAULT",
+    "@SECLEVEL=0",
+    "@SECLEVEL=1",
+    "@SECLEVEL=2",
+    "@STRENGTH",
+];
 
 /// OpenSSL keywords and names for what rustls does not offer: accepted,
 /// selecting nothing.
 static UNAVAILABLE: &[&str] = &[
-    "ANULL", "ENULL", "NULL", "COMPLEMENTOFALL", "MEDIUM", "LOW", "EXPORT", "EXP", "MD5", "RC4",
-    "3DES", "DES", "IDEA", "SEED", "CAMELLIA", "ARIA", "PSK", "APSK", "SRP", "DSS", "ADSS", "DH",
-    "DHE", "EDH", "KDHE", "KEDH", "ADH", "AECDH", "KRSA", "SHA1", "SHA", "CBC", "AESCCM", "AESCCM8",
-    "KECDHEPSK", "KDHEPSK", "KRSAPSK", "SSLV2", "TLSV1.0", "TLSV1.1",
-    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-SHA256", "DHE-RSA-AES256-SHA256", "DHE-RSA-AES128-SHA", "DHE-RSA-AES256-SHA",
-    "DHE-DSS-AES128-GCM-SHA256", "DHE-DSS-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA",
-    "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES128-SHA256", "ECDHE-RSA-AES256-SHA384",
-    "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-CCM", "ECDHE-ECDSA-AES256-CCM",
-    "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256", "AES256-SHA256", "AES128-SHA",
-    "AES256-SHA", "DES-CBC3-SHA", "ECDHE-RSA-DES-CBC3-SHA", "EDH-RSA-DES-CBC3-SHA",
-    "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+    "ANULL",
+    "ENULL",
+    "NULL",
+    "COMPLEMENTOFALL",
+    "MEDIUM",
+    "LOW",
+    "EXPORT",
+    "EXP",
+    "MD5",
+    "RC4",
+    "3DES",
+    "DES",
+    "IDEA",
+    "SEED",
+    "CAMELLIA",
+    "ARIA",
+    "PSK",
+    "APSK",
+    "SRP",
+    "DSS",
+    "ADSS",
+    "DH",
+    "DHE",
+    "EDH",
+    "KDHE",
+    "KEDH",
+    "ADH",
+    "AECDH",
+    "KRSA",
+    "SHA1",
+    "SHA",
+    "CBC",
+    "AESCCM",
+    "AESCCM8",
+    "KECDHEPSK",
+    "KDHEPSK",
+    "KRSAPSK",
+    "SSLV2",
+    "TLSV1.0",
+    "TLSV1.1",
+    "DHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-SHA256",
+    "DHE-RSA-AES256-SHA256",
+    "DHE-RSA-AES128-SHA",
+    "DHE-RSA-AES256-SHA",
+    "DHE-DSS-AES128-GCM-SHA256",
+    "DHE-DSS-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-SHA256",
+    "ECDHE-ECDSA-AES256-SHA384",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES128-SHA256",
+    "ECDHE-RSA-AES256-SHA384",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "ECDHE-ECDSA-AES128-CCM",
+    "ECDHE-ECDSA-AES256-CCM",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-SHA256",
+    "AES256-SHA256",
+    "AES128-SHA",
+    "AES256-SHA",
+    "DES-CBC3-SHA",
+    "ECDHE-RSA-DES-CBC3-SHA",
+    "EDH-RSA-DES-CBC3-SHA",
+    "TLS_AES_128_CCM_SHA256",
+    "TLS_AES_128_CCM_8_SHA256",
 ];
 
 /// The suites `spec` selects, in its order (TLS 1.3 first); an unknown
@@ -78,7 +207,9 @@ pub fn select(spec: &str) -> Result<Vec<SupportedCipherSuite>, String> {
     let is_tls13 = |i: &usize| SUITES[*i].2.tls13().is_some();
     if !chosen.iter().any(is_tls13) {
         // OpenSSL's cipher string leaves TLS 1.3 alone.
-        let tls13 = (0..SUITES.len()).filter(is_tls13).filter(|i| !removed.contains(i));
+        let tls13 = (0..SUITES.len())
+            .filter(is_tls13)
+            .filter(|i| !removed.contains(i));
         chosen.splice(0..0, tls13.collect::<Vec<_>>());
     }
     chosen.sort_by_key(|i| !is_tls13(i));
@@ -99,7 +230,9 @@ fn matching(name: &str) -> Result<Vec<usize>, String> {
     let all: Vec<usize> = (0..SUITES.len())
         .filter(|&i| {
             let (openssl, iana, _, keywords) = SUITES[i];
-            parts.iter().all(|p| *p == openssl || *p == iana || keywords.contains(p))
+            parts
+                .iter()
+                .all(|p| *p == openssl || *p == iana || keywords.contains(p))
         })
         .collect();
     if !all.is_empty() || parts.iter().all(|p| known(p)) {
@@ -111,9 +244,9 @@ fn matching(name: &str) -> Result<Vec<usize>, String> {
 fn known(name: &str) -> bool {
     UNAVAILABLE.contains(&name)
         || EVERYTHING.contains(&name)
-        || SUITES
-            .iter()
-            .any(|(openssl, iana, _, keywords)| *openssl == name || *iana == name || keywords.contains(&name))
+        || SUITES.iter().any(|(openssl, iana, _, keywords)| {
+            *openssl == name || *iana == name || keywords.contains(&name)
+        })
 }
 
 #[cfg(test)]
@@ -134,8 +267,14 @@ mod tests {
     fn a_tls12_list_keeps_every_tls13_suite_first() {
         let chosen = names("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256");
         assert_eq!(chosen.len(), 5);
-        assert_eq!(chosen[3], CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384);
-        assert_eq!(chosen[4], CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            chosen[3],
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        );
+        assert_eq!(
+            chosen[4],
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        );
     }
 
     #[test]
@@ -170,7 +309,10 @@ mod tests {
     #[test]
     fn an_unknown_name_is_an_error() {
         let err = select("ECDHE-RSA-AES128-GCM-SHA265").unwrap_err();
-        assert!(err.contains("unknown cipher \"ECDHE-RSA-AES128-GCM-SHA265\""), "{err}");
+        assert!(
+            err.contains("unknown cipher \"ECDHE-RSA-AES128-GCM-SHA265\""),
+            "{err}"
+        );
     }
 
     #[test]

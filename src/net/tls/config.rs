@@ -63,7 +63,11 @@ impl TlsConfig {
         let chain = load_certificates("ssl_certfile", &options.certfile)?;
         let key = match &options.keyfile {
             Some(path) => load_private_key("ssl_keyfile", path, options.password.as_deref())?,
-            None => load_private_key("ssl_certfile", &options.certfile, options.password.as_deref())?,
+            None => load_private_key(
+                "ssl_certfile",
+                &options.certfile,
+                options.password.as_deref(),
+            )?,
         };
         let provider = Arc::new(CryptoProvider {
             cipher_suites: ciphers::select(&options.ciphers)?,
@@ -79,7 +83,8 @@ impl TlsConfig {
         let server_cert_pem = Rc::from(pem::encode("CERTIFICATE", &chain[0]));
         let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => {
-                "ssl_keyfile: the private key does not match the certificate in ssl_certfile".to_owned()
+                "ssl_keyfile: the private key does not match the certificate in ssl_certfile"
+                    .to_owned()
             }
             other => format!("ssl_keyfile: unusable private key: {other}"),
         })?;
@@ -99,7 +104,10 @@ fn client_verifier(
         return Ok(None);
     }
     let Some(ca_certs) = &options.ca_certs else {
-        return Err("ssl_cert_reqs 1 or 2 needs ssl_ca_certs: the CAs client certificates must chain to".into());
+        return Err(
+            "ssl_cert_reqs 1 or 2 needs ssl_ca_certs: the CAs client certificates must chain to"
+                .into(),
+        );
     };
     let mut roots = RootCertStore::empty();
     for cert in load_certificates("ssl_ca_certs", ca_certs)? {
@@ -112,8 +120,6 @@ fn client_verifier(
         ClientCerts::Optional => builder.allow_unauthenticated(),
         _ => builder,
     };
-    let verifier = builder
-        .build()
-        .map_err(|e| format!("ssl_ca_certs: {e}"))?;
+    let verifier = builder.build().map_err(|e| format!("ssl_ca_certs: {e}"))?;
     Ok(Some(verifier))
 }

@@ -34,14 +34,18 @@ pub fn load_private_key(
     password: Option<&str>,
 ) -> Result<PrivateKeyDer<'static>, String> {
     let blocks = read_blocks(what, path)?;
-    let Some(block) = blocks.into_iter().find(|b| b.label.ends_with("PRIVATE KEY")) else {
+    let Some(block) = blocks
+        .into_iter()
+        .find(|b| b.label.ends_with("PRIVATE KEY"))
+    else {
         return Err(format!("{what}: no PEM private key in {path}"));
     };
     decode_key(block, password).map_err(|e| format!("{what}: {e} ({path})"))
 }
 
 fn read_blocks(what: &str, path: &str) -> Result<Vec<Block>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read {path}: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{what}: cannot read {path}: {e}"))?;
     pem::parse(&text).map_err(|e| format!("{what}: {e} in {path}"))
 }
 
@@ -194,6 +198,8 @@ mod tests {
             headers: vec![],
             der: vec![0x30, 0],
         };
-        assert!(decode_key(block, None).unwrap_err().contains("give its password"));
+        assert!(decode_key(block, None)
+            .unwrap_err()
+            .contains("give its password"));
     }
 }

@@ -104,9 +104,11 @@ mod tests {
         assert!(parse("-----BEGIN CERTIFICATE-----\nAAAA\n")
             .unwrap_err()
             .contains("no END line"));
-        assert!(parse("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
-            .unwrap_err()
-            .contains("not valid base64"));
+        assert!(
+            parse("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+                .unwrap_err()
+                .contains("not valid base64")
+        );
     }
 
     #[test]
