@@ -197,6 +197,16 @@ impl<H: Handler> Driver<H> {
             .collect()
     }
 
+    /// Each connection's output buffer capacity (memory held), for tests
+    /// of the file copy path's bound.
+    #[cfg(test)]
+    pub(super) fn connection_buffer_capacity(&self) -> Vec<usize> {
+        self.conns
+            .iter()
+            .map(|(_, c)| c.borrow().buffer_capacity())
+            .collect()
+    }
+
     /// Handles everything that is ready, without blocking.
     pub fn on_ready(&mut self) -> io::Result<()> {
         self.scheduler.enter();
@@ -611,6 +621,7 @@ impl<H: Handler> Driver<H> {
             if let Some(mut stream) = c.stream.take() {
                 let _ = self.poll.registry().deregister(&mut stream);
             }
+            c.release_output();
             c.claim_gone_report()
         };
         if report_gone {
