@@ -59,6 +59,14 @@ const HTTP_SCOPE_KEYS: &[&str] = &[
     "extensions",
 ];
 
+/// The response extensions `send()` implements (`send.rs`).
+const HTTP_EXTENSIONS: &[&str] = &[
+    "http.response.pathsend",
+    "http.response.zerocopysend",
+    "http.response.trailers",
+    "http.response.early_hint",
+];
+
 const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
 
 pub struct ScopeBuilder {
@@ -67,6 +75,9 @@ pub struct ScopeBuilder {
     /// copies it and sets the rest, which costs no dict growth.
     http_template: Py<PyDict>,
     asgi: Py<PyDict>,
+    /// The extensions of every `http` scope; each request gets a shallow
+    /// copy (the inner dicts are empty by the specification).
+    http_extensions: Py<PyDict>,
     root_path: Py<PyString>,
     /// The lifespan state; each request gets a shallow copy.
     state: Option<Py<PyDict>>,
@@ -89,9 +100,14 @@ impl ScopeBuilder {
         http_template.set_item(intern!(py, "type"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "root_path"), root_path)?;
+        let http_extensions = PyDict::new(py);
+        for name in HTTP_EXTENSIONS {
+            http_extensions.set_item(PyString::intern(py, name), PyDict::new(py))?;
+        }
         Ok(ScopeBuilder {
             http_template: http_template.unbind(),
             asgi: asgi.unbind(),
+            http_extensions: http_extensions.unbind(),
             root_path: PyString::new(py, root_path).unbind(),
             state,
             header_names: COMMON_HEADER_NAMES
@@ -191,7 +207,10 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
-        scope.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+        scope.set_item(
+            intern!(py, "extensions"),
+            self.http_extensions.bind(py).copy()?,
+        )?;
         Ok(scope)
     }
 
