@@ -75,9 +75,8 @@ pub struct ScopeBuilder {
     /// copies it and sets the rest, which costs no dict growth.
     http_template: Py<PyDict>,
     asgi: Py<PyDict>,
-    /// The extensions of every `http` scope; each request gets a shallow
-    /// copy (the inner dicts are empty by the specification).
-    http_extensions: Py<PyDict>,
+    /// The names of the extensions of every `http` scope.
+    http_extensions: Vec<Py<PyString>>,
     root_path: Py<PyString>,
     /// The lifespan state; each request gets a shallow copy.
     state: Option<Py<PyDict>>,
@@ -100,14 +99,14 @@ impl ScopeBuilder {
         http_template.set_item(intern!(py, "type"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "root_path"), root_path)?;
-        let http_extensions = PyDict::new(py);
-        for name in HTTP_EXTENSIONS {
-            http_extensions.set_item(PyString::intern(py, name), PyDict::new(py))?;
-        }
+        let http_extensions = HTTP_EXTENSIONS
+            .iter()
+            .map(|name| PyString::intern(py, name).unbind())
+            .collect();
         Ok(ScopeBuilder {
             http_template: http_template.unbind(),
             asgi: asgi.unbind(),
-            http_extensions: http_extensions.unbind(),
+            http_extensions,
             root_path: PyString::new(py, root_path).unbind(),
             state,
             header_names: COMMON_HEADER_NAMES
@@ -207,10 +206,12 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
-        scope.set_item(
-            intern!(py, "extensions"),
-            self.http_extensions.bind(py).copy()?,
-        )?;
+        // Fresh dicts each time: no mutable part of a scope is shared.
+        let extensions = PyDict::new(py);
+        for name in &self.http_extensions {
+            extensions.set_item(name.bind(py), PyDict::new(py))?;
+        }
+        scope.set_item(intern!(py, "extensions"), extensions)?;
         Ok(scope)
     }
 
