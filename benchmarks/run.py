@@ -122,6 +122,9 @@ SCENARIOS = {
     "pipelined": dict(app="bench_hello:app", lua="pipelined.lua", conns=None, latency=False),
     "sleep": dict(app="bench_sleep:app", lua="get.lua", conns=512),
     "fastapi": dict(app="bench_fastapi:app", lua="get.lua", conns=None, modules=["fastapi"]),
+    # Starlette's FileResponse: pathsend where the server offers it.
+    "file-50k": dict(app="bench_file:app_50k", lua="get.lua", conns=None, modules=["starlette"]),
+    "file-10m": dict(app="bench_file:app_10m", lua="get.lua", conns=16, modules=["starlette"]),
     "idle": dict(app="bench_hello:app", kind="idle"),
     # wrk cannot speak WebSocket: benchmarks/ws_client.py is the load, and
     # "requests" are echoed messages (latency: a window of 8 round trips).
