@@ -251,3 +251,18 @@ def test_early_hints_before_the_response_for_http_1_1_only(make_server):
         c.send(request("GET", "/early", version="HTTP/1.0"))
         r = c.read_response()
         assert r.status == 200 and r.body == b"page"
+
+
+def test_zerocopysend_with_more_body_waits_while_the_file_is_unsent(make_server, tmp_path):
+    srv = make_server(APP, "--no-access-log")
+    big = make_file(tmp_path, "big.bin", 10 * 1000 * 1000)
+    marker = os.path.join(srv.side_dir, "big-done")
+    with srv.client(timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.send(request("GET", f"/zerocopy?offset=0&mark=big-done&path={q(big)}"))
+        time.sleep(0.5)
+        # Backpressure: the file is unsent output, so send() still waits.
+        assert not os.path.exists(marker)
+        r = c.read_response()
+        assert r.body == big.read_bytes() + b"<tail>"
+    assert wait_for_file(marker) == "returned"

@@ -66,6 +66,8 @@ async def app(scope, receive, send):
             f.seek(int(q["seek"]))
         await start(send)
         await send({**message, "more_body": True})
+        if "mark" in q:
+            side_write(q["mark"], "returned")
         f.close()  # the server holds its own descriptor
         if "again" in q:
             # Without an offset the file's position moved past the first part.
