@@ -150,6 +150,9 @@ SCENARIOS = {
     "pipelined": dict(app="bench_hello:app", lua="pipelined.lua", conns=None, latency=False),
     "sleep": dict(app="bench_sleep:app", lua="get.lua", conns=512),
     "fastapi": dict(app="bench_fastapi:app", lua="get.lua", conns=None, modules=["fastapi"]),
+    # Starlette's FileResponse: pathsend where the server offers it.
+    "file-50k": dict(app="bench_file:app_50k", lua="get.lua", conns=None, modules=["starlette"]),
+    "file-10m": dict(app="bench_file:app_10m", lua="get.lua", conns=16, modules=["starlette"]),
     "idle": dict(app="bench_hello:app", kind="idle"),
     # HTTPS: keep-alive, and a new connection (a full handshake) per request.
     "tls-hello": dict(app="bench_hello:app", lua="get.lua", conns=None, tls=True),

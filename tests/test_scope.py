@@ -114,7 +114,12 @@ def test_scope_keys_in_order_and_no_mutable_part_shared_between_requests(server)
     # /scope mutates asgi, extensions and headers after answering.
     for scope in (first, second):
         assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
-        assert scope["extensions"] == {}
+        assert scope["extensions"] == {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        }
         assert [b"x-mutated", b"1"] not in scope["headers"]
 
 

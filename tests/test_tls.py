@@ -491,3 +491,23 @@ def test_gunicorn_worker_class_serves_tls(tmp_path, certs):
         assert wait_for_https(server.port, certs.context(), server.proc) == "HTTP/1.1 200 OK"
     finally:
         server.stop()
+
+
+# --- files over TLS (read, encrypted and written instead of sendfile) -----------
+
+
+def test_pathsend_and_zerocopysend_over_tls(make_server, certs, tmp_path):
+    from urllib.parse import quote
+
+    data = bytes(range(256)) * (3 * 4096 + 17)  # about 3 MiB, not a multiple of 64 KiB
+    path = tmp_path / "payload.bin"
+    path.write_bytes(data)
+    srv = make_server("file_apps:app", *tls_args(certs))
+    base = f"https://localhost:{srv.port}"
+    with httpx.Client(verify=certs.context(), timeout=TIMEOUT) as client:
+        for cl in ("1", "0"):  # with content-length, and chunked
+            r = client.get(f"{base}/pathsend?cl={cl}&path={quote(str(path))}")
+            assert r.status_code == 200
+            assert r.content == data
+        r = client.get(f"{base}/zerocopy?path={quote(str(path))}&offset=1000&count=200000")
+        assert r.content == data[1000:201000]

@@ -72,6 +72,34 @@ pub fn body<'py>(message: &Bound<'py, PyDict>) -> PyResult<(Option<Bound<'py, Py
     Ok((body, more))
 }
 
+/// An optional bool field, False when missing or None.
+pub fn flag(message: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<bool> {
+    match optional(message, key)? {
+        None => Ok(false),
+        Some(flag) => Ok(flag
+            .cast::<PyBool>()
+            .map_err(|_| PyTypeError::new_err(format!("'{key}' must be a bool")))?
+            .is_true()),
+    }
+}
+
+/// An optional int field that must not be negative.
+pub fn optional_u64(
+    message: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyString>,
+) -> PyResult<Option<u64>> {
+    match optional(message, key)? {
+        None => Ok(None),
+        Some(value) if value.is_instance_of::<PyBool>() => {
+            Err(PyTypeError::new_err(format!("'{key}' must be an int")))
+        }
+        Some(value) => value
+            .extract::<u64>()
+            .map(Some)
+            .map_err(|_| PyValueError::new_err(format!("'{key}' must be a non-negative int"))),
+    }
+}
+
 /// An optional str field.
 pub fn optional_str(
     message: &Bound<'_, PyDict>,

@@ -6,6 +6,8 @@
 mod awaitable;
 mod context;
 mod errors;
+mod extras;
+mod file_send;
 mod finish;
 mod handler;
 mod loop_bound;

@@ -18,6 +18,7 @@ pub fn start(
     ctx: &AppContext,
     status: u16,
     headers: Option<&Bound<'_, PyAny>>,
+    trailers: bool,
 ) -> PyResult<()> {
     let date = ctx.date();
     // A custom access-log format may show some response headers.
@@ -43,6 +44,9 @@ pub fn start(
                 }
             }
         }
+    }
+    if trailers {
+        writer.announce_trailers();
     }
     writer
         .finish(&ctx.defaults, &date, out)

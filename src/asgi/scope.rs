@@ -60,6 +60,14 @@ const HTTP_SCOPE_KEYS: &[&str] = &[
     "extensions",
 ];
 
+/// The response extensions `send()` implements (`send.rs`).
+const HTTP_EXTENSIONS: &[&str] = &[
+    "http.response.pathsend",
+    "http.response.zerocopysend",
+    "http.response.trailers",
+    "http.response.early_hint",
+];
+
 const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
 
 /// How a request reached the server: the listening address, whether the
@@ -78,6 +86,8 @@ pub struct ScopeBuilder {
     /// copies it and sets the rest, which costs no dict growth.
     http_template: Py<PyDict>,
     asgi: Py<PyDict>,
+    /// The names of the extensions of every `http` scope.
+    http_extensions: Vec<Py<PyString>>,
     root_path: Py<PyString>,
     /// The lifespan state; each request gets a shallow copy.
     state: Option<Py<PyDict>>,
@@ -100,9 +110,14 @@ impl ScopeBuilder {
         http_template.set_item(intern!(py, "type"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "root_path"), root_path)?;
+        let http_extensions = HTTP_EXTENSIONS
+            .iter()
+            .map(|name| PyString::intern(py, name).unbind())
+            .collect();
         Ok(ScopeBuilder {
             http_template: http_template.unbind(),
             asgi: asgi.unbind(),
+            http_extensions,
             root_path: PyString::new(py, root_path).unbind(),
             state,
             header_names: COMMON_HEADER_NAMES
@@ -212,7 +227,11 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
+        // Fresh dicts each time: no mutable part of a scope is shared.
         let extensions = PyDict::new(py);
+        for name in &self.http_extensions {
+            extensions.set_item(name.bind(py), PyDict::new(py))?;
+        }
         if let Some(tls) = tls {
             extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
         }

@@ -4,6 +4,8 @@
 
 use super::context::{resolve, AppContext};
 use super::errors::ClientDisconnected;
+use super::extras;
+use super::file_send;
 use super::loop_bound::LoopBound;
 use super::message;
 use super::receive::disconnect_message;
@@ -29,15 +31,15 @@ impl Send {
     }
 }
 
-struct SendState {
-    ctx: Rc<AppContext>,
-    conn: ConnRef<HttpSession>,
+pub(super) struct SendState {
+    pub(super) ctx: Rc<AppContext>,
+    pub(super) conn: ConnRef<HttpSession>,
     seq: u64,
 }
 
 impl SendState {
     /// Fails unless this request's response can still be written.
-    fn check_writable(&self, conn: &Connection<HttpSession>) -> PyResult<()> {
+    pub(super) fn check_writable(&self, conn: &Connection<HttpSession>) -> PyResult<()> {
         if conn.is_closed() {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
@@ -52,18 +54,11 @@ impl SendState {
     fn start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
         let status = message::status(message)?;
         let headers = message.get_item(intern!(py, "headers"))?;
-        let trailers = message.get_item(intern!(py, "trailers"))?;
-        if let Some(trailers) = trailers {
-            if trailers.is_truthy()? {
-                return Err(PyValueError::new_err(
-                    "response trailers are not supported (no 'http.response.trailers' extension)",
-                ));
-            }
-        }
+        let trailers = message::flag(message, intern!(py, "trailers"))?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         let headers = headers.filter(|h| !h.is_none());
-        response::start(&mut conn, &self.ctx, status, headers.as_ref())?;
+        response::start(&mut conn, &self.ctx, status, headers.as_ref(), trailers)?;
         // Sent with the body that usually follows.
         conn.output_added(Flush::Batched);
         Ok(self.ctx.done.clone_ref(py).into_any())
@@ -83,6 +78,24 @@ impl SendState {
         http.send_body(data, more, out)
             .map_err(response::order_error)?;
         conn.session.body_bytes += data.len() as u64;
+        self.body_sent(py, conn, more)
+    }
+
+    /// After body bytes (or a file) went into the output: flush and
+    /// complete at the end of the body (unless trailers follow), else
+    /// batch and apply backpressure.
+    pub(super) fn body_sent(
+        &self,
+        py: Python<'_>,
+        mut conn: std::cell::RefMut<'_, Connection<HttpSession>>,
+        more: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let complete = conn.http().is_some_and(|http| http.response_complete());
+        if !more && !complete {
+            // Trailers follow: the end of the body goes out with them.
+            conn.output_added(Flush::Batched);
+            return self.ctx.after_send(py, &mut conn);
+        }
         if !more {
             conn.output_added(Flush::Now);
             self.complete(py, conn);
@@ -96,7 +109,11 @@ impl SendState {
     /// The response is complete: let the driver move on to the next
     /// request, tell a waiting `receive()` that the exchange is over, and
     /// log it. Python runs only after the connection is released.
-    fn complete(&self, py: Python<'_>, mut conn: std::cell::RefMut<'_, Connection<HttpSession>>) {
+    pub(super) fn complete(
+        &self,
+        py: Python<'_>,
+        mut conn: std::cell::RefMut<'_, Connection<HttpSession>>,
+    ) {
         conn.response_completed();
         let waiter = conn.session.receive_waiter.take();
         let access = self.ctx.access_entry(&conn);
@@ -120,6 +137,10 @@ impl Send {
         match kind.to_str()? {
             "http.response.start" => state.start(py, message),
             "http.response.body" => state.body(py, message),
+            "http.response.pathsend" => file_send::pathsend(state, py, message),
+            "http.response.zerocopysend" => file_send::zerocopysend(state, py, message),
+            "http.response.trailers" => extras::trailers(state, py, message),
+            "http.response.early_hint" => extras::early_hint(state, py, message),
             other => Err(PyValueError::new_err(format!(
                 "unexpected ASGI message type '{other}' for an http connection"
             ))),

@@ -407,7 +407,7 @@ impl WsState {
             return Err(ClientDisconnected::new_err("the client has disconnected"));
         }
         http_and_out(conn)?.0.close_after_response();
-        response::start(conn, &self.ctx, status, headers)
+        response::start(conn, &self.ctx, status, headers, false)
     }
 
     /// The refusal is complete: flush, log, let the driver close.

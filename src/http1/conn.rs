@@ -13,7 +13,9 @@ use super::body::{BodyDecoder, BodyEvent};
 use super::parse::parse_head;
 use super::response::{RequestContext, ResponseEncoder};
 use super::scan::HeadScanner;
-use super::{Event, Limits, ProtocolError, ResponseDefaults, SendError, Version};
+use super::syntax::list_elements;
+use super::trailers::{check_link, write_early_hints};
+use super::{Event, Limits, ProtocolError, RequestHead, ResponseDefaults, SendError, Version};
 use bytes::BytesMut;
 
 /// The request being answered.
@@ -27,6 +29,9 @@ struct Exchange {
     body: BodyDecoder,
     /// Latched when the response head said `connection: close`.
     must_close: bool,
+    /// The request's `TE` lists `trailers`: the client reads a trailer
+    /// section.
+    te_trailers: bool,
 }
 
 impl Exchange {
@@ -72,6 +77,13 @@ impl<'c> HeadWriter<'c> {
         self.conn.response.header(name, value)
     }
 
+    /// Trailers will follow the body (`send_trailer`, `end_trailers`):
+    /// written as the chunked trailer section when the client sent
+    /// `TE: trailers` and the body is chunked, else checked and dropped.
+    pub fn announce_trailers(&mut self) {
+        self.conn.response.announce_trailers();
+    }
+
     /// Ends the head: writes the status line, the server's defaults
     /// (date/server/extra), the application's fields, then connection and
     /// framing fields to `out`, and arms the body encoder.
@@ -89,6 +101,7 @@ impl<'c> HeadWriter<'c> {
         let request = RequestContext {
             version: exchange.version,
             is_head: exchange.is_head,
+            te_trailers: exchange.te_trailers,
             closing,
         };
         if conn.response.finish(&request, defaults, date, out)? {
@@ -221,6 +234,7 @@ impl ServerConn {
                     continue_sent: false,
                     body: BodyDecoder::new(head.framing, &self.limits),
                     must_close: false,
+                    te_trailers: accepts_trailers(&head),
                 });
                 self.response.reset();
                 Event::Request(head)
@@ -287,6 +301,75 @@ impl ServerConn {
         self.response.body(data, more, out)
     }
 
+    /// The response's body goes nowhere (HEAD, 204, 304): nothing needs
+    /// to be read to produce it.
+    pub fn discards_body(&self) -> bool {
+        self.exchange.is_some() && self.response.discards_body()
+    }
+
+    /// Frames `len` body bytes the caller sends itself right after `out`
+    /// (a file): see `ResponseEncoder::external_body`. `None`: send none.
+    pub fn send_external_body(
+        &mut self,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<&'static [u8]>, SendError> {
+        if self.exchange.is_none() {
+            return Err(SendError("No request in progress".into()));
+        }
+        self.response.external_body(len, out)
+    }
+
+    /// One trailer field, after the body of a response that announced
+    /// trailers. Forbidden fields (framing, routing, ...) fail.
+    pub fn send_trailer(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        if self.exchange.is_none() {
+            return Err(SendError("No request in progress".into()));
+        }
+        self.response.trailer(name, value, out)
+    }
+
+    /// Ends the trailer section unless `more`; the response is then
+    /// complete.
+    pub fn end_trailers(&mut self, more: bool, out: &mut Vec<u8>) -> Result<(), SendError> {
+        if self.exchange.is_none() {
+            return Err(SendError("No request in progress".into()));
+        }
+        self.response.end_trailers(more, out)
+    }
+
+    /// `103 Early Hints` with the given `Link` values, before the response
+    /// starts. Returns false, writing nothing, for an HTTP/1.0 client (it
+    /// cannot take a 1xx response). Fails after the start or on an invalid
+    /// value.
+    pub fn send_early_hints(
+        &mut self,
+        links: &[&[u8]],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SendError> {
+        let Some(exchange) = &self.exchange else {
+            return Err(SendError("No request in progress".into()));
+        };
+        if self.response.started() {
+            return Err(SendError(
+                "Early hints sent after the response started".into(),
+            ));
+        }
+        for link in links {
+            check_link(link)?;
+        }
+        if exchange.version == Version::Http10 || self.closed {
+            return Ok(false);
+        }
+        write_early_hints(links, out);
+        Ok(true)
+    }
+
     /// A response head has been written for the current request.
     pub fn response_started(&self) -> bool {
         self.exchange.is_some() && self.response.started()
@@ -351,4 +434,11 @@ impl ServerConn {
     pub fn reading_body(&self) -> bool {
         !self.closed && self.exchange.as_ref().is_some_and(|ex| !ex.body.is_done())
     }
+}
+
+/// The request's `TE` field lists `trailers` (names are lower case here).
+fn accepts_trailers(head: &RequestHead) -> bool {
+    head.headers().any(|(name, value)| {
+        name == b"te" && list_elements(value).any(|t| t.eq_ignore_ascii_case(b"trailers"))
+    })
 }

@@ -81,6 +81,7 @@ pub(crate) mod syntax;
 mod target;
 #[cfg(test)]
 mod tests;
+mod trailers;
 
 // The body decoder on its own, for the chunked-decoder fuzz driver
 // (`crate::fuzzing`, compiled for tests and with the `fuzzing` feature).

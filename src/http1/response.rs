@@ -4,6 +4,7 @@
 
 use super::status::{push_decimal, push_hex, write_status_line};
 use super::syntax::{check_response_field, list_elements, parse_decimal, push_field};
+use super::trailers::check_trailer_name;
 use super::{ProtocolError, ResponseDefaults, SendError, Version};
 
 /// Statuses an application may send (RFC 9110 §15: three digits, 100–599).
@@ -30,13 +31,31 @@ enum State {
     /// Status given, fields being collected (nothing written yet).
     Head,
     Body(BodyEncoder),
+    /// The body is complete; the application's trailers come next.
+    Trailers,
     Done,
+}
+
+/// What happens to the trailers an application announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trailers {
+    /// None announced: the body's end ends the response.
+    None,
+    /// Announced; to be decided when the head is finished.
+    Announced,
+    /// Written as the chunked trailer section.
+    Send,
+    /// Checked and dropped (not chunked, or the client did not send
+    /// `TE: trailers`; RFC 9110 §6.5.1 lets a server drop them).
+    Drop,
 }
 
 /// What the encoder needs to know about the request it answers.
 pub(crate) struct RequestContext {
     pub version: Version,
     pub is_head: bool,
+    /// The request's `TE` lists `trailers`.
+    pub te_trailers: bool,
     /// The connection closes after this response for reasons outside the
     /// response itself (client asked, shutdown, unanswered 100-continue).
     pub closing: bool,
@@ -58,6 +77,7 @@ pub(crate) struct ResponseEncoder {
     /// Where the status line ends in `head`: the server's default fields
     /// go there, before the application's.
     fields_start: usize,
+    trailers: Trailers,
 }
 
 impl ResponseEncoder {
@@ -72,6 +92,7 @@ impl ResponseEncoder {
             has_server: false,
             close: false,
             fields_start: 0,
+            trailers: Trailers::None,
         }
     }
 
@@ -87,7 +108,19 @@ impl ResponseEncoder {
 
     /// The head has been written.
     pub fn started(&self) -> bool {
-        matches!(self.state, State::Body(_) | State::Done)
+        matches!(self.state, State::Body(_) | State::Trailers | State::Done)
+    }
+
+    /// The body goes nowhere (HEAD, 204, 304).
+    pub fn discards_body(&self) -> bool {
+        self.state == State::Body(BodyEncoder::Discard)
+    }
+
+    /// Trailers will follow the body (`http.response.trailers`).
+    pub fn announce_trailers(&mut self) {
+        if self.state == State::Head {
+            self.trailers = Trailers::Announced;
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -108,7 +141,7 @@ impl ResponseEncoder {
         match self.state {
             // A writer dropped without `finish` wrote nothing: start over.
             State::Idle | State::Head => {}
-            State::Body(_) | State::Done => {
+            State::Body(_) | State::Trailers | State::Done => {
                 return Err(SendError("Response already started".into()))
             }
         }
@@ -214,6 +247,14 @@ impl ResponseEncoder {
             push_field(&mut self.head, b"connection", b"keep-alive");
         }
         self.head.extend_from_slice(b"\r\n");
+        if self.trailers == Trailers::Announced {
+            // Only a chunked body has a trailer section, and only a client
+            // that said `TE: trailers` is sure to read it.
+            self.trailers = match encoder == BodyEncoder::Chunked && request.te_trailers {
+                true => Trailers::Send,
+                false => Trailers::Drop,
+            };
+        }
         let (status_line, fields) = self.head.split_at(self.fields_start);
         out.extend_from_slice(status_line);
         defaults.write(self.has_date, self.has_server, date, out);
@@ -223,11 +264,7 @@ impl ResponseEncoder {
     }
 
     pub fn body(&mut self, data: &[u8], more: bool, out: &mut Vec<u8>) -> Result<(), SendError> {
-        let encoder = match &mut self.state {
-            State::Idle | State::Head => return Err(SendError("Response not started".into())),
-            State::Done => return Err(SendError("Response already complete".into())),
-            State::Body(encoder) => encoder,
-        };
+        let encoder = self.body_encoder()?;
         match encoder {
             BodyEncoder::Discard => {}
             BodyEncoder::Length(remaining) => {
@@ -256,15 +293,104 @@ impl ResponseEncoder {
                     out.extend_from_slice(b"\r\n");
                 }
                 if !more {
-                    out.extend_from_slice(b"0\r\n\r\n");
+                    match self.trailers {
+                        // The trailer section and its blank line follow.
+                        Trailers::Send => out.extend_from_slice(b"0\r\n"),
+                        _ => out.extend_from_slice(b"0\r\n\r\n"),
+                    }
                 }
             }
             BodyEncoder::UntilClose => out.extend_from_slice(data),
         }
         if !more {
+            self.state = match self.trailers {
+                Trailers::None => State::Done,
+                _ => State::Trailers,
+            };
+        }
+        Ok(())
+    }
+
+    fn body_encoder(&mut self) -> Result<&mut BodyEncoder, SendError> {
+        match &mut self.state {
+            State::Idle | State::Head => Err(SendError("Response not started".into())),
+            State::Trailers | State::Done => {
+                Err(SendError("Response body already complete".into()))
+            }
+            State::Body(encoder) => Ok(encoder),
+        }
+    }
+
+    /// Frames `len` body bytes that the caller sends itself right after
+    /// `out` (a file the driver writes): a chunk header when chunked, and
+    /// counted against the Content-Length. Returns what must follow those
+    /// bytes (the chunk's CRLF), or `None` when the body is discarded
+    /// (HEAD, 204, 304) and the bytes must not be sent. The response stays
+    /// open: end it with `body(b"", more, ..)`.
+    pub fn external_body(
+        &mut self,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<&'static [u8]>, SendError> {
+        match self.body_encoder()? {
+            BodyEncoder::Discard => Ok(None),
+            BodyEncoder::Length(remaining) => {
+                if len > *remaining {
+                    return Err(SendError(
+                        "Response content longer than Content-Length".into(),
+                    ));
+                }
+                *remaining -= len;
+                Ok(Some(b""))
+            }
+            BodyEncoder::Chunked if len == 0 => Ok(Some(b"")),
+            BodyEncoder::Chunked => {
+                push_hex(len, out);
+                out.extend_from_slice(b"\r\n");
+                Ok(Some(b"\r\n"))
+            }
+            BodyEncoder::UntilClose => Ok(Some(b"")),
+        }
+    }
+
+    /// One trailer field after the body (`announce_trailers`): checked as
+    /// a header plus the trailer rules, then written or dropped.
+    pub fn trailer(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        self.check_trailers_due()?;
+        check_response_field(name, value)?;
+        check_trailer_name(name)?;
+        if self.trailers == Trailers::Send {
+            push_field(out, name, value);
+        }
+        Ok(())
+    }
+
+    /// Ends the trailers unless `more`: the response is then complete.
+    pub fn end_trailers(&mut self, more: bool, out: &mut Vec<u8>) -> Result<(), SendError> {
+        self.check_trailers_due()?;
+        if !more {
+            if self.trailers == Trailers::Send {
+                out.extend_from_slice(b"\r\n");
+            }
             self.state = State::Done;
         }
         Ok(())
+    }
+
+    fn check_trailers_due(&self) -> Result<(), SendError> {
+        match (self.state, self.trailers) {
+            (State::Trailers, _) => Ok(()),
+            (_, Trailers::None) => Err(SendError(
+                "Trailers sent without 'trailers': True in the response start".into(),
+            )),
+            (State::Done, _) => Err(SendError("Response already complete".into())),
+            _ => Err(SendError("Trailers sent before the end of the body".into())),
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! wait (`must_wait_for_drain`). Buffers, readiness, pauses and timers are
 //! the driver's alone.
 
+use super::file_output::{FileBody, FileQueue, Step};
 use super::schedule::Scheduler;
 use super::stream::Stream;
 use super::timers::Timers;
@@ -22,6 +23,7 @@ use mio::Token;
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -79,6 +81,8 @@ pub enum Flush {
 struct Output {
     buf: Vec<u8>,
     sent: usize,
+    /// Files to send after `buf`, and the output added behind them.
+    files: FileQueue,
     /// A sender waits for the buffer to drain (`must_wait_for_drain`).
     waiter: bool,
     /// Reading and parsing stopped because the buffer passed the
@@ -88,7 +92,21 @@ struct Output {
 
 impl Output {
     fn unsent(&self) -> usize {
-        self.buf.len() - self.sent
+        let buffered = self.buf.len() - self.sent;
+        if self.files.is_empty() {
+            return buffered;
+        }
+        usize::try_from(self.files.pending())
+            .unwrap_or(usize::MAX)
+            .saturating_add(buffered)
+    }
+
+    /// Where new output goes: the buffer, or behind a queued file.
+    fn tail(&mut self) -> &mut Vec<u8> {
+        match self.files.is_empty() {
+            true => &mut self.buf,
+            false => self.files.tail(),
+        }
     }
 }
 
@@ -111,6 +129,9 @@ pub struct Connection<S> {
     pub(super) protocol: Protocol,
     pub session: S,
     output: Output,
+    /// Files may go out through `sendfile(2)` (a plain socket); otherwise
+    /// they are read into the output buffer (see `file_output`).
+    pub(super) sendfile: bool,
     /// Edge-triggered readiness: the socket may hold unread bytes.
     pub(super) readable: bool,
     /// The poller reported the peer's hang-up: read until end of input,
@@ -150,6 +171,7 @@ impl<S: Default> Connection<S> {
             protocol: Protocol::Http(protocol),
             session: S::default(),
             output: Output::default(),
+            sendfile: true,
             readable: false,
             hangup_seen: false,
             read_paused: false,
@@ -184,7 +206,7 @@ impl<S> Connection<S> {
     /// response; follow with [`Connection::output_added`].
     pub fn http_and_out(&mut self) -> Option<(&mut ServerConn, &mut Vec<u8>)> {
         match &mut self.protocol {
-            Protocol::Http(http) => Some((http, &mut self.output.buf)),
+            Protocol::Http(http) => Some((http, self.output.tail())),
             Protocol::WebSocket(_) => None,
         }
     }
@@ -193,7 +215,7 @@ impl<S> Connection<S> {
     /// follow with [`Connection::output_added`].
     pub fn ws_and_out(&mut self) -> Option<(&mut WsConn, &mut Vec<u8>)> {
         match &mut self.protocol {
-            Protocol::WebSocket(ws) => Some((&mut ws.conn, &mut self.output.buf)),
+            Protocol::WebSocket(ws) => Some((&mut ws.conn, self.output.tail())),
             Protocol::Http(_) => None,
         }
     }
@@ -277,6 +299,19 @@ impl<S> Connection<S> {
         self.schedule();
     }
 
+    /// Queues `file` behind the output added so far; output added after
+    /// this call goes out after it. Follow with `output_added`: the file
+    /// counts as unsent output for backpressure and the send timeout.
+    pub fn add_file(&mut self, file: FileBody) {
+        self.output.files.push_file(file);
+    }
+
+    /// Whether files can go out through `sendfile(2)`: true for a plain
+    /// socket; a stream that must see every byte (TLS) copies them.
+    pub fn can_sendfile(&self) -> bool {
+        self.sendfile
+    }
+
     /// The peer's sending side has closed (EOF or error), or we are
     /// closing: nothing more can be sent.
     pub fn is_closed(&self) -> bool {
@@ -314,13 +349,18 @@ impl<S> Connection<S> {
     /// state, the output buffer and the timers.
     pub(super) fn ws_parts(&mut self) -> Option<(&mut WebSocket, &mut Vec<u8>, &mut Timers)> {
         match &mut self.protocol {
-            Protocol::WebSocket(ws) => Some((ws, &mut self.output.buf, &mut self.timers)),
+            Protocol::WebSocket(ws) => Some((ws, self.output.tail(), &mut self.timers)),
             Protocol::Http(_) => None,
         }
     }
 
     pub(super) fn out(&mut self) -> &mut Vec<u8> {
-        &mut self.output.buf
+        self.output.tail()
+    }
+
+    #[cfg(test)]
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.output.buf.capacity()
     }
 
     /// Output bytes not yet on the wire (a TLS record rustls still holds
@@ -388,9 +428,40 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Writes as much buffered output as the socket takes. A failed write
-    /// closes the connection; the caller sees it through `is_closed`.
+    /// Writes as much output as the socket takes: the buffer, then any
+    /// queued file and what follows it. A failed write closes the
+    /// connection; the caller sees it through `is_closed`.
     pub(super) fn flush(&mut self) {
+        self.write_buffer();
+        while !self.output.files.is_empty() && self.lifecycle != Lifecycle::Closed {
+            let output = &mut self.output;
+            if output.sent > 0 {
+                // The copy path measures the buffer from its start.
+                output.buf.drain(..output.sent);
+                output.sent = 0;
+            }
+            let socket = match (&self.stream, self.sendfile) {
+                (Some(stream), true) => Some(stream.as_raw_fd()),
+                (Some(_), false) => None,
+                (None, _) => return,
+            };
+            match output.files.step(&mut output.buf, socket, WRITE_LOW_WATER) {
+                Ok(Step::Sent(n)) => self.bytes_written += n as u64,
+                Ok(Step::Buffered) => self.write_buffer(),
+                Ok(Step::WouldBlock | Step::Empty) => return,
+                Err(_) => {
+                    // The bytes the framing announced cannot all be sent:
+                    // cut the response off rather than corrupt it.
+                    self.fail();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes as much of the output buffer as the socket takes, through
+    /// TLS on a TLS connection.
+    fn write_buffer(&mut self) {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
@@ -522,6 +593,12 @@ impl<S> Connection<S> {
                 Fill::Failed
             }
         }
+    }
+
+    /// Drops unsent output and closes queued files: the connection is
+    /// finished, though application objects may still hold it.
+    pub(super) fn release_output(&mut self) {
+        self.output = Output::default();
     }
 
     pub(super) fn shutdown_write(&mut self) {

@@ -200,6 +200,16 @@ impl<H: Handler> Driver<H> {
             .collect()
     }
 
+    /// Each connection's output buffer capacity (memory held), for tests
+    /// of the file copy path's bound.
+    #[cfg(test)]
+    pub(super) fn connection_buffer_capacity(&self) -> Vec<usize> {
+        self.conns
+            .iter()
+            .map(|(_, c)| c.borrow().buffer_capacity())
+            .collect()
+    }
+
     /// Handles everything that is ready, without blocking.
     pub fn on_ready(&mut self) -> io::Result<()> {
         self.scheduler.enter();
@@ -311,7 +321,11 @@ impl<H: Handler> Driver<H> {
             );
             if let Some(tls) = &self.config.tls {
                 match TlsSession::new(tls) {
-                    Ok(session) => conn.tls = Some(Box::new(session)),
+                    Ok(session) => {
+                        conn.tls = Some(Box::new(session));
+                        // Files are read, encrypted and written instead.
+                        conn.sendfile = false;
+                    }
                     Err(_) => continue,
                 }
             }
@@ -622,6 +636,7 @@ impl<H: Handler> Driver<H> {
             if let Some(mut stream) = c.stream.take() {
                 let _ = self.poll.registry().deregister(&mut stream);
             }
+            c.release_output();
             c.claim_gone_report()
         };
         if report_gone {

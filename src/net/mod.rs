@@ -5,6 +5,7 @@
 
 mod connection;
 mod driver;
+mod file_output;
 mod listener;
 pub mod proxy_protocol;
 mod schedule;
@@ -19,6 +20,7 @@ mod trust;
 
 pub use connection::{ConnRef, Connection, Flush, WRITE_HIGH_WATER};
 pub use driver::{Driver, DriverConfig, Handler};
+pub use file_output::FileBody;
 pub use listener::Listener;
 pub use schedule::Scheduler;
 pub use timers::Timeouts;
@@ -30,6 +32,7 @@ fn modules_import_each_other_without_cycles() {
     crate::module_graph::assert_acyclic(&[
         ("connection", include_str!("connection.rs")),
         ("driver", include_str!("driver.rs")),
+        ("file_output", include_str!("file_output.rs")),
         ("listener", include_str!("listener.rs")),
         ("schedule", include_str!("schedule.rs")),
         ("timers", include_str!("timers.rs")),

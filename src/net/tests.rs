@@ -2,8 +2,9 @@
 //! Rust: the bounds on output, the step budget, every timeout and the
 //! concurrency limit. Time is moved forward with `tick_at`.
 
-use super::connection::{ConnRef, Flush, WRITE_HIGH_WATER};
+use super::connection::{ConnRef, Flush, WRITE_HIGH_WATER, WRITE_LOW_WATER};
 use super::driver::{Driver, DriverConfig, Handler};
+use super::file_output::{FileBody, COPY_CHUNK};
 use super::listener::Listener;
 use crate::http1::{RequestHead, ResponseDefaults};
 use crate::ws::{WsConfig, WsConn, WsEvent};
@@ -23,6 +24,13 @@ pub(super) enum Answer {
     Hold,
     /// Switch to WebSocket (no 101: the test client does not need it).
     Upgrade,
+    /// `len` bytes of `TestHandler::file` as the body (chunked or with a
+    /// content-length of `len`), by `sendfile` or by the copy path.
+    File {
+        len: u64,
+        chunked: bool,
+        sendfile: bool,
+    },
 }
 
 pub(super) struct TestHandler {
@@ -34,6 +42,8 @@ pub(super) struct TestHandler {
     pub(super) max_unsent_at_request: Cell<usize>,
     running_tasks: Cell<usize>,
     ws_messages: RefCell<Vec<WsEvent>>,
+    /// The file `Answer::File` sends.
+    file: RefCell<Option<std::path::PathBuf>>,
 }
 
 impl TestHandler {
@@ -46,6 +56,7 @@ impl TestHandler {
             max_unsent_at_request: Cell::new(0),
             running_tasks: Cell::new(0),
             ws_messages: RefCell::new(Vec::new()),
+            file: RefCell::new(None),
         }
     }
 }
@@ -71,6 +82,34 @@ impl Handler for TestHandler {
                     .expect("a valid head");
                 http.send_body(&vec![b'x'; size], false, out)
                     .expect("the whole body");
+                c.output_added(Flush::Now);
+                c.response_completed();
+            }
+            Answer::File {
+                len,
+                chunked,
+                sendfile,
+            } => {
+                let path = self.file.borrow().clone().expect("a file to send");
+                let file = std::fs::File::open(path).expect("the file");
+                c.sendfile = sendfile;
+                let (http, out) = c.http_and_out().expect("an HTTP connection");
+                let length = len.to_string();
+                let mut head = http.start_response(200).expect("a request to answer");
+                if !chunked {
+                    head.header(b"content-length", length.as_bytes())
+                        .expect("a valid header");
+                }
+                head.finish(&ResponseDefaults::default(), b"", out)
+                    .expect("a valid head");
+                let suffix = http
+                    .send_external_body(len, out)
+                    .expect("a body")
+                    .expect("a body that is sent");
+                c.add_file(FileBody::new(file, 0, len));
+                let (http, out) = c.http_and_out().expect("an HTTP connection");
+                out.extend_from_slice(suffix);
+                http.send_body(b"", false, out).expect("the end");
                 c.output_added(Flush::Now);
                 c.response_completed();
             }
@@ -528,5 +567,241 @@ fn a_pass_takes_a_bounded_share_of_queued_connections() {
     while fx.driver.connection_count() < clients.len() {
         assert!(Instant::now() < deadline, "queued connections were left");
         fx.driver.on_ready().expect("a driver pass");
+    }
+}
+
+/// A file of `len` bytes whose every 4-byte word is its own offset, so
+/// that a misplaced or repeated piece shows.
+fn pattern_file(len: usize) -> (tempdir::Dir, std::path::PathBuf, Vec<u8>) {
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("body.bin");
+    let data: Vec<u8> = (0..len.div_ceil(4) as u32)
+        .flat_map(|i| (i * 4).to_le_bytes())
+        .take(len)
+        .collect();
+    std::fs::write(&path, &data).expect("the file written");
+    (dir, path, data)
+}
+
+mod tempdir {
+    /// A directory removed on drop (no crate for it in dev-dependencies).
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("pyre-file-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("a temporary directory");
+            Dir(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Reads, driving the server, until `want` bytes came (or the peer closed).
+fn read_exactly(fixture: &mut Fixture, stream: &mut TcpStream, want: usize) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while data.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {want} bytes came",
+            data.len()
+        );
+        fixture.driver.on_ready().expect("a driver pass");
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+    data
+}
+
+/// The body of one response starting at `at`: (body, where the next
+/// response starts). Content-Length or chunked, as the head says.
+fn split_response(data: &[u8], at: usize) -> (Vec<u8>, usize) {
+    let head_end = at
+        + data[at..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&data[at..head_end]).to_lowercase();
+    if let Some(line) = head.lines().find(|l| l.starts_with("content-length:")) {
+        let len: usize = line[15..].trim().parse().expect("a length");
+        return (data[head_end..head_end + len].to_vec(), head_end + len);
+    }
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut body = Vec::new();
+    let mut pos = head_end;
+    loop {
+        let line_end = pos
+            + data[pos..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a size");
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[pos..line_end]).expect("hex"), 16)
+                .expect("a chunk size");
+        pos = line_end + 2;
+        if size == 0 {
+            assert_eq!(&data[pos..pos + 2], b"\r\n");
+            return (body, pos + 2);
+        }
+        body.extend_from_slice(&data[pos..pos + size]);
+        assert_eq!(&data[pos + size..pos + size + 2], b"\r\n");
+        pos += size + 2;
+    }
+}
+
+#[test]
+fn a_file_body_goes_out_whole_and_in_order_by_sendfile_and_by_copy() {
+    let len = (1 << 20) + 17;
+    let (_dir, path, data) = pattern_file(len);
+    for sendfile in [true, false] {
+        for chunked in [false, true] {
+            let answer = Answer::File {
+                len: len as u64,
+                chunked,
+                sendfile,
+            };
+            let mut fx = Fixture::new(answer, DriverConfig::default());
+            fx.handler().file.replace(Some(path.clone()));
+            let mut client = fx.connect();
+            // Two pipelined requests: the second head must follow the
+            // whole first file.
+            client.write_all(&GET.repeat(2)).expect("requests");
+            let mut got = read_exactly(&mut fx, &mut client, 2 * len);
+            // The rest of the framing (heads, chunk lines) is small.
+            for _ in 0..20 {
+                fx.driver.on_ready().expect("a driver pass");
+                got.extend_from_slice(&read_available(&mut client));
+            }
+            let (first, next) = split_response(&got, 0);
+            assert!(
+                first == data,
+                "first body differs (sendfile {sendfile}, chunked {chunked})"
+            );
+            let (second, end) = split_response(&got, next);
+            assert!(
+                second == data,
+                "second body differs (sendfile {sendfile}, chunked {chunked})"
+            );
+            assert_eq!(end, got.len());
+            assert_eq!(fx.handler().requests.get(), 2);
+        }
+    }
+}
+
+#[test]
+fn the_copy_path_reads_a_file_only_while_the_buffer_is_low() {
+    let len = 8 << 20;
+    let (_dir, path, _) = pattern_file(len);
+    let answer = Answer::File {
+        len: len as u64,
+        chunked: false,
+        sendfile: false,
+    };
+    let mut fx = Fixture::new(answer, DriverConfig::default());
+    fx.handler().file.replace(Some(path));
+    let mut sleeper = fx.connect();
+    sleeper.write_all(GET).expect("a request");
+    fx.pump_until("the request", |h| h.requests.get() == 1);
+    fx.pump_for(Duration::from_millis(50));
+    // The client reads nothing: most of the file is still unsent, yet
+    // what sits in memory is at most a low-water mark and one chunk.
+    let unsent = fx.driver.connection_unsent()[0];
+    assert!(unsent > len / 2, "{unsent} bytes unsent");
+    let held = fx.driver.connection_buffer_capacity()[0];
+    assert!(
+        held <= WRITE_LOW_WATER + COPY_CHUNK,
+        "{held} bytes held in memory"
+    );
+}
+
+#[test]
+fn a_file_shorter_than_announced_cuts_the_response_off() {
+    let (_dir, path, data) = pattern_file(1000);
+    for sendfile in [true, false] {
+        let answer = Answer::File {
+            len: 5000,
+            chunked: false,
+            sendfile,
+        };
+        let mut fx = Fixture::new(answer, DriverConfig::default());
+        fx.handler().file.replace(Some(path.clone()));
+        let mut client = fx.connect();
+        client.write_all(GET).expect("a request");
+        let got = read_until_closed(&mut fx, &mut client);
+        let head_end = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head")
+            + 4;
+        assert!(
+            got[head_end..] == data[..],
+            "sendfile {sendfile}: {} body bytes",
+            got.len() - head_end
+        );
+        fx.pump_until("the close", |h| h.gone.get() == 1);
+    }
+}
+
+#[test]
+fn a_file_the_client_does_not_take_closes_after_the_send_timeout() {
+    let len = 64 << 20; // more than any loopback socket buffers
+    let (_dir, path, _) = pattern_file(len);
+    let answer = Answer::File {
+        len: len as u64,
+        chunked: false,
+        sendfile: true,
+    };
+    let mut fx = Fixture::new(answer, config_with(|c| c.timeouts.send = Some(60 * SECOND)));
+    fx.handler().file.replace(Some(path));
+    let mut sleeper = fx.connect();
+    sleeper.write_all(GET).expect("a request");
+    fx.pump_until("the request", |h| h.requests.get() == 1);
+    fx.pump_for(Duration::from_millis(50));
+    let start = Instant::now();
+    fx.driver.tick_at(start);
+    fx.driver.tick_at(start + 59 * SECOND);
+    assert_eq!(fx.handler().gone.get(), 0);
+    fx.driver.tick_at(start + 60 * SECOND);
+    assert_eq!(fx.handler().gone.get(), 1);
+    assert_eq!(fx.driver.connection_count(), 0);
+}
+
+#[test]
+fn a_client_leaving_in_the_middle_of_a_file_releases_the_connection() {
+    let len = 16 << 20;
+    let (_dir, path, _) = pattern_file(len);
+    for sendfile in [true, false] {
+        let answer = Answer::File {
+            len: len as u64,
+            chunked: true,
+            sendfile,
+        };
+        let mut fx = Fixture::new(answer, DriverConfig::default());
+        fx.handler().file.replace(Some(path.clone()));
+        let mut client = fx.connect();
+        client.write_all(GET).expect("a request");
+        let got = read_exactly(&mut fx, &mut client, 100_000);
+        assert!(got.len() >= 100_000);
+        drop(client);
+        fx.pump_until("the client gone", |h| h.gone.get() == 1);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while fx.driver.connection_count() > 0 {
+            assert!(Instant::now() < deadline, "the connection stayed");
+            fx.driver.on_ready().expect("a driver pass");
+        }
     }
 }

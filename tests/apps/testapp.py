@@ -179,6 +179,8 @@ async def scope_route(scope, receive, send):
         state["mutated"] = True
     scope["asgi"]["mutated"] = True
     scope["extensions"]["mutated"] = True
+    for extension in scope["extensions"].values():
+        extension["mutated"] = True
     scope["headers"].append((b"x-mutated", b"1"))
 
 
@@ -359,7 +361,18 @@ BAD_SENDS = {
     "status-600": [{"type": "http.response.start", "status": 600, "headers": []}],
     "status-999": [{"type": "http.response.start", "status": 999, "headers": []}],
     "status-below-100": [{"type": "http.response.start", "status": 99, "headers": []}],
-    "trailers-unsupported": [{"type": "http.response.start", "status": 200, "trailers": True}],
+    "trailers-not-bool": [{"type": "http.response.start", "status": 200, "trailers": "yes"}],
+    "trailers-before-body-end": [
+        {"type": "http.response.start", "status": 200, "headers": [], "trailers": True},
+        {"type": "http.response.trailers", "headers": []},
+    ],
+    "trailers-not-announced": [
+        {"type": "http.response.start", "status": 200, "headers": []},
+        {"type": "http.response.body", "body": b"x"},
+        {"type": "http.response.trailers", "headers": []},
+    ],
+    "pathsend-before-start": [{"type": "http.response.pathsend", "path": "/etc/hostname"}],
+    "early-hint-not-bytes": [{"type": "http.response.early_hint", "links": ["</a.css>; rel=preload"]}],
     "header-name-space": [{"type": "http.response.start", "status": 200, "headers": [(b"x a", b"b")]}],
     "more-body-not-bool": [
         {"type": "http.response.start", "status": 200, "headers": []},

@@ -3,6 +3,7 @@
 //! replay and the no-panic mutation test live in their own files.
 
 mod corpus;
+mod extensions;
 mod fuzz_regressions;
 mod no_panic;
 mod support;
