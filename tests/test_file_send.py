@@ -213,6 +213,29 @@ def test_starlette_file_response_uses_pathsend(make_server, files):
     assert r.status_code == 206 and r.content == data[100:200]
 
 
+def test_starlette_file_response_to_a_client_that_leaves_halfway(make_server, tmp_path):
+    srv = make_server("file_apps:starlette_app", "--no-access-log")
+    big = make_file(tmp_path, "big.bin", 10 * 1000 * 1000)
+    assert httpx.get(f"{srv.url}/types").status_code == 200
+    before = srv.fds()
+    for _ in range(3):
+        s = socket.create_connection((srv.host, srv.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(request("GET", f"/file?path={q(big)}"))
+        got = 0
+        while got < 200_000:
+            got += len(s.recv(65536))
+        s.close()
+    # Starlette sent the file with pathsend, and the server let go of it.
+    assert httpx.get(f"{srv.url}/types").json() == ["http.response.start", "http.response.pathsend"]
+    deadline = time.monotonic() + 5
+    while srv.fds() > before:
+        assert time.monotonic() < deadline, f"{srv.fds()} descriptors open, {before} before"
+        time.sleep(0.05)
+    r = httpx.get(f"{srv.url}/file", params={"path": str(big)})
+    assert r.status_code == 200 and len(r.content) == 10 * 1000 * 1000
+
+
 def test_trailers_go_out_only_to_a_client_that_sent_te_trailers(make_server):
     srv = make_server(APP)
     with srv.client() as c:

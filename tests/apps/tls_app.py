@@ -5,7 +5,12 @@ import json
 
 
 def describe(scope):
-    return {"scheme": scope["scheme"], "type": scope["type"], "tls": scope["extensions"].get("tls")}
+    return {
+        "scheme": scope["scheme"],
+        "type": scope["type"],
+        "client": scope["client"],
+        "tls": scope["extensions"].get("tls"),
+    }
 
 
 async def app(scope, receive, send):
