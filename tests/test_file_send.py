@@ -174,19 +174,24 @@ def test_a_large_file_to_a_slow_reader_keeps_memory_bounded(make_server, tmp_pat
     assert peak - baseline < 8 * MiB, f"RSS grew by {(peak - baseline) / MiB:.1f} MiB"
 
 
+def leave_halfway(srv, target):
+    """GET `target` with a small receive buffer, read 200 kB, and close."""
+    s = socket.create_connection((srv.host, srv.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(request("GET", target))
+    got = 0
+    while got < 200_000:
+        got += len(s.recv(65536))
+    s.close()
+
+
 def test_a_client_leaving_in_the_middle_of_a_file_leaks_no_descriptor(make_server, tmp_path):
     srv = make_server(APP, "--no-access-log")
     big = make_file(tmp_path, "big.bin", 10 * 1000 * 1000)
     assert httpx.get(f"{srv.url}/extensions").status_code == 200
     before = srv.fds()
     for i in range(5):
-        s = socket.create_connection((srv.host, srv.port))
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        s.sendall(request("GET", f"/pathsend?cl={i % 2}&mark=left-{i}&path={q(big)}"))
-        got = 0
-        while got < 200_000:
-            got += len(s.recv(65536))
-        s.close()
+        leave_halfway(srv, f"/pathsend?cl={i % 2}&mark=left-{i}&path={q(big)}")
     # Each send() either returned (the file was queued) or raised; none hangs.
     for i in range(5):
         wait_for_file(os.path.join(srv.side_dir, f"left-{i}"), timeout=10)
@@ -219,13 +224,7 @@ def test_starlette_file_response_to_a_client_that_leaves_halfway(make_server, tm
     assert httpx.get(f"{srv.url}/types").status_code == 200
     before = srv.fds()
     for _ in range(3):
-        s = socket.create_connection((srv.host, srv.port))
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        s.sendall(request("GET", f"/file?path={q(big)}"))
-        got = 0
-        while got < 200_000:
-            got += len(s.recv(65536))
-        s.close()
+        leave_halfway(srv, f"/file?path={q(big)}")
     # Starlette sent the file with pathsend, and the server let go of it.
     assert httpx.get(f"{srv.url}/types").json() == ["http.response.start", "http.response.pathsend"]
     deadline = time.monotonic() + 5
