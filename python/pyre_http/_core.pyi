@@ -19,6 +19,7 @@ from typing import Any, Literal, final
 __all__ = [
     "__version__",
     "Server",
+    "check_tls",
     "Receive",
     "Send",
     "WsReceive",
