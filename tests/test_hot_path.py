@@ -49,3 +49,20 @@ def test_send_and_receive_kept_past_their_request(hot):
         "send": "RuntimeError: the response has already completed",
         "receive": "http.disconnect",
     }
+
+
+def test_what_send_returns_is_done_at_once_and_reusable(hot):
+    """send() returns the server's one `Done` object (a C-level type): awaiting
+    it, any number of times, gives None without suspending."""
+    with hot.client() as c:
+        c.send(request("GET", "/done"))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert r.json() == {
+        "first": None,
+        "again": None,
+        "type": "Done",
+        "steps": [],
+        "next": "StopIteration(None)",
+        "new": "TypeError",
+    }

@@ -58,6 +58,21 @@ async def app(scope, receive, send):
         headers.append((b"x-never", b"1"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
+    elif path == "/done":
+        pending = send({"type": "http.response.start", "status": 200, "headers": []})
+        seen = {"first": await pending, "again": await pending, "type": type(pending).__name__}
+        seen["steps"] = list(pending.__await__())
+        try:
+            next(iter(pending))
+            seen["next"] = "yielded"
+        except StopIteration as stop:
+            seen["next"] = f"StopIteration({stop.value!r})"
+        try:
+            type(pending)()
+            seen["new"] = "made"
+        except TypeError:
+            seen["new"] = "TypeError"
+        await send({"type": "http.response.body", "body": json.dumps(seen).encode()})
     elif path == "/keep":
         KEPT["send"], KEPT["receive"] = send, receive
         await send({"type": "http.response.start", "status": 200, "headers": []})
