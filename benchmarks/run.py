@@ -98,6 +98,27 @@ def _hypercorn(app, port, idle):
     return cmd + [app]
 
 
+# The floor: a Rust-only hello responder (benchmarks/floor), built on demand
+# with cargo. It answers every request with bench_hello's response, whatever
+# the scenario's app.
+FLOOR_DIR = HERE / "floor"
+FLOOR_BIN = FLOOR_DIR / "target" / "release" / "pyre-floor"
+
+
+def _floor(app, port, idle):
+    return [str(FLOOR_BIN), "--host", "127.0.0.1", "--port", str(port)]
+
+
+# --base-python PATH: the interpreter of another pyre-http build (e.g. a venv
+# made from an older commit), run as the server `pyre-base`.
+BASE_PYTHON = None
+
+
+def _pyre_base(app, port, idle):
+    cmd = _pyre("uvloop")(app, port, idle)
+    return [BASE_PYTHON or sys.executable] + cmd[1:]
+
+
 # name -> (argv builder, python modules the command needs, packages whose
 # versions are reported)
 SERVERS = {
@@ -107,6 +128,8 @@ SERVERS = {
     "uvicorn": (_uvicorn, ["uvicorn", "httptools", "uvloop"], ["uvicorn", "httptools", "uvloop"]),
     "granian": (_granian, ["granian", "uvloop"], ["granian", "uvloop"]),
     "hypercorn": (_hypercorn, ["hypercorn", "uvloop"], ["hypercorn", "uvloop"]),
+    "floor": (_floor, [], []),
+    "pyre-base": (_pyre_base, [], []),
 }
 DEFAULT_SERVERS = ["pyre-http", "uvicorn", "granian", "hypercorn"]
 PYRE = ["pyre-http", "pyre-asyncio"]
@@ -141,7 +164,7 @@ def tls_flags(name: str) -> list[str]:
 # name -> app, wrk Lua script, connections, kind; `also` adds servers to the
 # default set for this scenario only; `tls` serves HTTPS.
 SCENARIOS = {
-    "hello": dict(app="bench_hello:app", lua="get.lua", conns=None, also=["pyre-asyncio"]),
+    "hello": dict(app="bench_hello:app", lua="get.lua", conns=None, also=["pyre-asyncio", "floor"]),
     "json": dict(app="bench_json:app", lua="get.lua", conns=None),
     "get-10k": dict(app="bench_get10k:app", lua="get.lua", conns=None),
     "echo-10k": dict(app="bench_echo:app", lua="echo.lua", conns=None),
@@ -576,6 +599,22 @@ def summarize(runs: list[dict], scenarios, servers_for) -> dict:
                         key: median([p[key] for p in per_round]) for key in per_round[0]
                     } | {"rounds": len(per_round), "per_round": per_round}
         summary[scenario]["_ratios"] = ratios
+        # every server's CPU per request over the floor's, round by round
+        floor: dict = {}
+        if "floor" in servers_for[scenario] and not idle:
+            for server in servers_for[scenario]:
+                if server == "floor":
+                    continue
+                per_round = []
+                for rnd in sorted({r["round"] for r in runs}):
+                    a = _find(runs, rnd, scenario, server)
+                    b = _find(runs, rnd, scenario, "floor")
+                    if a and b and a["cpu_us_per_req"] and b["cpu_us_per_req"]:
+                        per_round.append(a["cpu_us_per_req"] / b["cpu_us_per_req"])
+                if per_round:
+                    floor[server] = {"cpu": median(per_round), "rounds": len(per_round),
+                                     "per_round": per_round}
+        summary[scenario]["_floor"] = floor
     return summary
 
 
@@ -629,6 +668,21 @@ def markdown(meta: dict, summary: dict, scenarios, servers_for) -> str:
                        f"{fmt(row['rss_with_mib'])} | {fmt(row['held'], '.0f')} | {fmt(row['open_seconds'], '.2f')} | "
                        f"{row['errors']} | {row['status']} |")
         out.append("")
+    floor_lines = []
+    for scenario in scenarios:
+        for server, r in summary[scenario].get("_floor", {}).items():
+            row = summary[scenario][server]
+            floor_lines.append(f"| {scenario} | {server} | {fmt(row['rps'], ',.0f')} | "
+                               f"{fmt(row['cpu_us_per_req'])} | {r['cpu']:.2f}× |")
+    if floor_lines:
+        out.append("CPU per request against the floor (benchmarks/floor: Rust only, pyre-http's parser and "
+                   "encoder, no Python, always the hello response): server CPU µs/req / floor CPU µs/req "
+                   "in the same round, median over rounds (lower is better; 1.00× is the floor).")
+        out.append("")
+        out.append("| scenario | server | requests/s | CPU µs/req | CPU vs floor |")
+        out.append("|---|---|---:|---:|---:|")
+        out.extend(floor_lines)
+        out.append("")
     peers = [p for p in SERVERS if p not in PYRE]
     lines = []
     for scenario in scenarios:
@@ -663,7 +717,7 @@ def markdown(meta: dict, summary: dict, scenarios, servers_for) -> str:
 
 
 COLORS = {"pyre-http": "#d9480f", "pyre-asyncio": "#f59f00", "uvicorn": "#1c7ed6",
-          "granian": "#2b8a3e", "hypercorn": "#7048e8"}
+          "granian": "#2b8a3e", "hypercorn": "#7048e8", "floor": "#495057", "pyre-base": "#ffa8a8"}
 
 
 def chart(path: Path, meta, runs, summary, scenarios, servers_for) -> None:
@@ -775,6 +829,20 @@ def ensure_venv(argv: list[str], setup: bool, script: str = __file__) -> None:
         os.execv(python, [python, str(Path(script).resolve())] + argv)
 
 
+def build_floor() -> str | None:
+    """Builds benchmarks/floor (release) with cargo; None when the binary is
+    ready, else why not. A no-op when it is up to date."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        return "not built: cargo is missing"
+    print("== cargo build --release in benchmarks/floor", flush=True)
+    done = subprocess.run([cargo, "build", "--release", "--quiet", "--manifest-path",
+                           str(FLOOR_DIR / "Cargo.toml")], capture_output=True, text=True)
+    if done.returncode != 0 or not FLOOR_BIN.exists():
+        return "not built: " + (done.stderr.strip().splitlines() or ["cargo failed"])[-1]
+    return None
+
+
 def raise_nofile() -> None:
     """Raises RLIMIT_NOFILE to NOFILE when allowed, else to the hard limit;
     servers (children of this process) and clients inherit it."""
@@ -804,6 +872,9 @@ def parse_args(argv):
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     p.add_argument("--setup", action="store_true", help="run benchmarks/setup.sh first (rebuilds pyre-http)")
     p.add_argument("--no-venv", action="store_true", help="use this interpreter, not .venv-bench")
+    p.add_argument("--base-python", default=None,
+                   help="interpreter of another pyre-http install, run as the server pyre-base "
+                        "(e.g. a venv of an older commit, to compare builds in one run)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes per server (pyre-http-1 stays one process); above 1 the servers "
                         "are not pinned (default 1)")
@@ -814,9 +885,10 @@ def parse_args(argv):
 
 
 def main(argv: list[str]) -> int:
-    global WORKERS
+    global WORKERS, BASE_PYTHON
     args = parse_args(argv)
     WORKERS = max(1, args.workers)
+    BASE_PYTHON = args.base_python
     if shutil.which("wrk") is None:
         print("error: wrk is missing. Install it with: apt-get install wrk", file=sys.stderr)
         return 2
@@ -863,6 +935,12 @@ def main(argv: list[str]) -> int:
         gone = [m for m in need if importlib.util.find_spec(m) is None]
         if gone:
             missing[server] = "not installed: " + ", ".join(gone)
+    if "floor" in all_servers:
+        why = build_floor()
+        if why:
+            missing["floor"] = why
+    if "pyre-base" in all_servers and not BASE_PYTHON:
+        missing["pyre-base"] = "no --base-python given"
 
     runs: list[dict] = []
 

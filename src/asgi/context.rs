@@ -1,7 +1,7 @@
 //! What every request of one server shares: the application, the event
 //! loop, how tasks start, response defaults, loggers and the running tasks.
 
-use super::awaitable::Done;
+use super::awaitable::new_done;
 use super::errors::ClientDisconnected;
 use super::scope::ScopeBuilder;
 use super::session::{AccessExtra, HttpSession};
@@ -31,7 +31,9 @@ pub struct AppContext {
     /// Requests handed to the application so far (HTTP requests and
     /// WebSocket handshakes): what `--limit-max-requests` counts.
     requests: Cell<u64>,
-    pub done: Py<Done>,
+    /// The awaitable `send()` returns when nothing needs waiting for
+    /// (`awaitable::done_type`).
+    pub done: Py<PyAny>,
     pub ws: WsSettings,
 }
 
@@ -93,7 +95,7 @@ impl AppContext {
             proxy,
             tasks: RefCell::new(Slab::new()),
             requests: Cell::new(0),
-            done: Py::new(py, Done)?,
+            done: new_done(py)?,
             ws,
         })
     }

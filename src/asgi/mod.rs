@@ -43,7 +43,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<websocket::WsReceive>()?;
     m.add_class::<websocket::WsSend>()?;
     m.add_class::<awaitable::Ready>()?;
-    m.add_class::<awaitable::Done>()?;
+    m.add("Done", awaitable::done_type(m.py())?)?;
     m.add_class::<runner::AppRunner>()?;
     m.add(
         "ClientDisconnected",

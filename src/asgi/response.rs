@@ -7,7 +7,7 @@ use crate::http1::SendError;
 use crate::net::{Connection, Flush};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error";
 
@@ -30,9 +30,8 @@ pub fn start(
     let (http, out) = http_and_out(conn)?;
     let mut writer = http.start_response(status).map_err(order_error)?;
     if let Some(headers) = headers {
-        for item in headers.try_iter()? {
-            let item = item?;
-            let (name, value) = header_pair(&item)?;
+        for_each_item(headers, |item| {
+            let (name, value) = header_pair(item)?;
             writer
                 .header(name.as_bytes(), value.as_bytes())
                 .map_err(|e| PyValueError::new_err(e.0))?;
@@ -43,7 +42,8 @@ pub fn start(
                     extra.response_headers[i] = Some(value);
                 }
             }
-        }
+            Ok(())
+        })?;
     }
     if trailers {
         writer.announce_trailers();
@@ -54,6 +54,32 @@ pub fn start(
     conn.session.status = status;
     if extra.is_some() {
         conn.session.access_extra = extra;
+    }
+    Ok(())
+}
+
+/// Calls `f` with each item of `headers`, as `for item in headers` would.
+/// A list or a tuple (the usual containers) is read by index, without an
+/// iterator object; the list's length is read again before each item, as
+/// its iterator does, in case `f` runs code that changes it.
+fn for_each_item<'py>(
+    headers: &Bound<'py, PyAny>,
+    mut f: impl FnMut(&Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    if let Ok(list) = headers.cast_exact::<PyList>() {
+        let mut i = 0;
+        while i < list.len() {
+            f(&list.get_item(i)?)?;
+            i += 1;
+        }
+    } else if let Ok(tuple) = headers.cast_exact::<PyTuple>() {
+        for item in tuple.iter() {
+            f(&item)?;
+        }
+    } else {
+        for item in headers.try_iter()? {
+            f(&item?)?;
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use crate::http1::{decode_path, RequestHead};
 use crate::net::tls::TlsInfo;
 use crate::net::SockAddr;
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -194,6 +195,8 @@ impl ScopeBuilder {
     }
 
     /// An `http` scope: the template's copy with the request's values.
+    /// The values are stored with `PyDict_SetItem` directly (see [`set`]):
+    /// this runs once per request.
     fn build_http<'py>(
         &self,
         py: Python<'py>,
@@ -207,35 +210,43 @@ impl ScopeBuilder {
             tls,
         } = *via;
         let scope = self.http_template.bind(py).copy()?;
-        scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
+        set(&scope, intern!(py, "asgi"), &self.asgi.bind(py).copy()?)?;
         let version = match head.version {
             crate::http1::Version::Http10 => intern!(py, "1.0"),
             crate::http1::Version::Http11 => intern!(py, "1.1"),
         };
-        scope.set_item(intern!(py, "http_version"), version)?;
-        scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
+        set(&scope, intern!(py, "http_version"), version)?;
+        set(
+            &scope,
+            intern!(py, "method"),
+            &self.method(py, head.method()),
+        )?;
         if secure {
-            scope.set_item(intern!(py, "scheme"), intern!(py, "https"))?;
+            set(&scope, intern!(py, "scheme"), intern!(py, "https"))?;
         }
         let raw_path = head.path();
-        scope.set_item(intern!(py, "path"), decoded_path(py, raw_path))?;
-        scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path))?;
-        scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.query()))?;
-        scope.set_item(intern!(py, "headers"), self.headers(py, head)?)?;
-        scope.set_item(intern!(py, "client"), client)?;
-        scope.set_item(intern!(py, "server"), self.server(py, server)?)?;
+        set(&scope, intern!(py, "path"), &decoded_path(py, raw_path))?;
+        set(&scope, intern!(py, "raw_path"), &PyBytes::new(py, raw_path))?;
+        set(
+            &scope,
+            intern!(py, "query_string"),
+            &PyBytes::new(py, head.query()),
+        )?;
+        set(&scope, intern!(py, "headers"), &self.headers(py, head)?)?;
+        set(&scope, intern!(py, "client"), client)?;
+        set(&scope, intern!(py, "server"), &self.server(py, server)?)?;
         if let Some(state) = &self.state {
-            scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
+            set(&scope, intern!(py, "state"), &state.bind(py).copy()?)?;
         }
         // Fresh dicts each time: no mutable part of a scope is shared.
         let extensions = PyDict::new(py);
         for name in &self.http_extensions {
-            extensions.set_item(name.bind(py), PyDict::new(py))?;
+            set(&extensions, name.bind(py), &PyDict::new(py))?;
         }
         if let Some(tls) = tls {
-            extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+            set(&extensions, intern!(py, "tls"), &tls_extension(py, tls)?)?;
         }
-        scope.set_item(intern!(py, "extensions"), extensions)?;
+        set(&scope, intern!(py, "extensions"), &extensions)?;
         Ok(scope)
     }
 
@@ -258,19 +269,34 @@ impl ScopeBuilder {
         PyBytes::new(py, name)
     }
 
+    /// `[(name, value), ...]`, built with the list and tuple C API: the
+    /// list at its final size, each pair filled in place.
     fn headers<'py>(&self, py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for (name, value) in head.headers() {
-            let pair = PyTuple::new(
+        // SAFETY: PyList_New returns a new reference or NULL with an
+        // exception set; its items start as NULL, which list_dealloc accepts
+        // if we leave early with an error.
+        let list = unsafe {
+            Bound::from_owned_ptr_or_err(
                 py,
-                [
-                    self.header_name(py, name).into_any(),
-                    PyBytes::new(py, value).into_any(),
-                ],
-            )?;
-            list.append(pair)?;
+                ffi::PyList_New(head.headers.len() as ffi::Py_ssize_t),
+            )?
+        };
+        for (i, (name, value)) in head.headers().enumerate() {
+            let name = self.header_name(py, name);
+            let value = PyBytes::new(py, value);
+            // SAFETY: PyTuple_New(2) returns a new reference or NULL with an
+            // exception set. PyTuple_SET_ITEM and PyList_SET_ITEM steal the
+            // references given (`into_ptr`) and fill slots that are NULL,
+            // in bounds (2 items; `i` < the list's length).
+            unsafe {
+                let pair = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))?;
+                ffi::PyTuple_SET_ITEM(pair.as_ptr(), 0, name.into_ptr());
+                ffi::PyTuple_SET_ITEM(pair.as_ptr(), 1, value.into_ptr());
+                ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, pair.into_ptr());
+            }
         }
-        Ok(list)
+        // SAFETY: PyList_New made a list.
+        Ok(unsafe { list.cast_into_unchecked() })
     }
 
     /// `(host, port)`, `(path, None)` for a Unix socket (as the ASGI
@@ -310,6 +336,23 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     ext.set_item("tls_version", tls.tls_version)?;
     ext.set_item("cipher_suite", tls.cipher_suite)?;
     Ok(ext)
+}
+
+/// `dict[key] = value` through `PyDict_SetItem` itself, without the
+/// conversions of PyO3's generic `set_item` (both sides are Python objects
+/// already).
+fn set<T>(
+    dict: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyString>,
+    value: &Bound<'_, T>,
+) -> PyResult<()> {
+    // SAFETY: the three pointers are live references held for the call;
+    // PyDict_SetItem does not steal them.
+    let status = unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) };
+    match status {
+        0 => Ok(()),
+        _ => Err(PyErr::fetch(dict.py())),
+    }
 }
 
 fn decoded_path<'py>(py: Python<'py>, raw_path: &[u8]) -> Bound<'py, PyString> {
