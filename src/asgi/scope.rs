@@ -87,8 +87,10 @@ pub struct ScopeBuilder {
     /// copies it and sets the rest, which costs no dict growth.
     http_template: Py<PyDict>,
     asgi: Py<PyDict>,
-    /// The names of the extensions of every `http` scope.
-    http_extensions: Vec<Py<PyString>>,
+    /// The extensions every `http` scope advertises, each with the shared
+    /// read-only empty settings (`pyre_http/extension_settings.py`): a
+    /// request copies it (one allocation, no growth) and adds `tls`.
+    extensions_template: Py<PyDict>,
     root_path: Py<PyString>,
     /// The lifespan state; each request gets a shallow copy.
     state: Option<Py<PyDict>>,
@@ -111,14 +113,17 @@ impl ScopeBuilder {
         http_template.set_item(intern!(py, "type"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "scheme"), intern!(py, "http"))?;
         http_template.set_item(intern!(py, "root_path"), root_path)?;
-        let http_extensions = HTTP_EXTENSIONS
-            .iter()
-            .map(|name| PyString::intern(py, name).unbind())
-            .collect();
+        let no_settings = py
+            .import(intern!(py, "pyre_http.extension_settings"))?
+            .getattr(intern!(py, "NO_SETTINGS"))?;
+        let extensions_template = PyDict::new(py);
+        for name in HTTP_EXTENSIONS {
+            extensions_template.set_item(PyString::intern(py, name), &no_settings)?;
+        }
         Ok(ScopeBuilder {
             http_template: http_template.unbind(),
             asgi: asgi.unbind(),
-            http_extensions,
+            extensions_template: extensions_template.unbind(),
             root_path: PyString::new(py, root_path).unbind(),
             state,
             header_names: COMMON_HEADER_NAMES
@@ -238,11 +243,8 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             set(&scope, intern!(py, "state"), &state.bind(py).copy()?)?;
         }
-        // Fresh dicts each time: no mutable part of a scope is shared.
-        let extensions = PyDict::new(py);
-        for name in &self.http_extensions {
-            set(&extensions, name.bind(py), &PyDict::new(py))?;
-        }
+        // A fresh dict each time; the settings in it are immutable.
+        let extensions = self.extensions_template.bind(py).copy()?;
         if let Some(tls) = tls {
             set(&extensions, intern!(py, "tls"), &tls_extension(py, tls)?)?;
         }
