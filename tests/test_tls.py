@@ -24,7 +24,7 @@ from websockets.sync.client import connect as ws_connect
 from conftest import APPS, ROOT, ServerFactory
 from memory import MiB, RssSampler
 
-APP = "tls_app:app"
+APP = "edge_app:app"
 PASSWORD = b"correct horse"
 TIMEOUT = 10.0
 
@@ -410,9 +410,9 @@ def test_every_key_encoding_loads(certs, kind):
         ssl_cert_reqs=0,
         ssl_ciphers="TLSv1",
     )
-    code = f"from pyre_http import _core; _core.check_tls(**{settings!r}); print('loaded')"
+    code = f"from pyre_http import _core; print(type(_core.load_tls(**{settings!r})).__name__)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
-    assert out.stdout.strip() == "loaded", out.stderr
+    assert out.stdout.strip() == "TlsSettings", out.stderr
 
 
 def test_an_encrypted_rsa_key_serves(make_server, certs):

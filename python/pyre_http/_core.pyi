@@ -19,7 +19,8 @@ from typing import Any, Literal, final
 __all__ = [
     "__version__",
     "Server",
-    "check_tls",
+    "load_tls",
+    "TlsSettings",
     "Receive",
     "Send",
     "WsReceive",
@@ -45,7 +46,11 @@ class ClientDisconnected(OSError):
     Raised by ``send()`` (HTTP and WebSocket) after the client has gone.
     """
 
-def check_tls(
+@final
+class TlsSettings:
+    """A loaded certificate, key and client-certificate policy (from load_tls)."""
+
+def load_tls(
     *,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
@@ -53,8 +58,9 @@ def check_tls(
     ssl_ca_certs: str | None,
     ssl_cert_reqs: int,
     ssl_ciphers: str,
-) -> None:
-    """Load the TLS settings as Server would; ValueError with one line if unusable."""
+) -> TlsSettings | None:
+    """The TLS settings for Server(tls=...); None without a certificate,
+    ValueError with one line if unusable."""
 
 @final
 class Server:
@@ -95,12 +101,7 @@ class Server:
         access_log_request_headers: Sequence[str],
         access_log_response_headers: Sequence[str],
         access_log_timing: bool,
-        ssl_certfile: str | None,
-        ssl_keyfile: str | None,
-        ssl_keyfile_password: str | None,
-        ssl_ca_certs: str | None,
-        ssl_cert_reqs: int,
-        ssl_ciphers: str,
+        tls: TlsSettings | None,
     ) -> Server: ...
     def fileno(self) -> int:
         """The descriptor for ``loop.add_reader(fd, server.on_ready)``."""

@@ -252,7 +252,7 @@ class Config:
 
     @property
     def tls_options(self) -> dict[str, Any]:
-        """The ssl_* settings, as the core's Server and check_tls take them."""
+        """The ssl_* settings, as the core's load_tls takes them."""
         return dict(
             ssl_certfile=self.ssl_certfile,
             ssl_keyfile=self.ssl_keyfile,

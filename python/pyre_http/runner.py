@@ -12,10 +12,10 @@ from .importer import load_app
 from .envfile import load_env_file
 from .logging_setup import configure_logging, enable_loggers
 from .loops import loop_factory, run_on_new_loop
-from .server import CoreFactory, Server, check_tls, native_core_factory
+from .server import CoreFactory, Server, load_tls, native_core_factory
 
 
-def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int:
+def serve_config(config: Config, core_factory: CoreFactory | None = None, tls: Any = None) -> int:
     """Load the app, serve it, return the exit status. Raises StartupError.
 
     ``core_factory`` replaces ``pyre_http._core.Server`` (tests use a fake).
@@ -37,7 +37,7 @@ def serve_config(config: Config, core_factory: CoreFactory | None = None) -> int
     # reported before the application's lifespan startup runs.
     factory = core_factory if core_factory is not None else native_core_factory()
     new_loop = loop_factory(config.loop)
-    server = Server(config, app, factory)
+    server = Server(config, app, factory, tls=tls)
     return run_on_new_loop(server.serve(), new_loop)
 
 
@@ -45,15 +45,16 @@ def serve_and_report(config: Config, core_factory: CoreFactory | None = None) ->
     """serve_config (or the supervisor, see Config.supervised), with a
     startup error turned into one stderr line and a status."""
     try:
-        if core_factory is None:
-            check_tls(config)
+        # Before the app is imported: in a supervisor only to check (each
+        # worker loads its own), in a single process once for the server.
+        tls = load_tls(config) if core_factory is None else None
         if config.supervised:
             # Imported here: a single server never needs it.
             from .supervisor import run_supervisor
 
             configure_logging(config.log_level_number, config.access_log)
             return run_supervisor(config)
-        return serve_config(config, core_factory)
+        return serve_config(config, core_factory, tls)
     except StartupError as exc:
         print(f"pyre-http: error: {exc}", file=sys.stderr)
         if config.log_level_number <= 10 and exc.__cause__ is not None:

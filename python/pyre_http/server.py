@@ -66,16 +66,17 @@ def native_core_factory() -> CoreFactory:
     return _core.Server
 
 
-def check_tls(config: Config) -> None:
-    """Load the certificate and key once before serving (and before any
-    worker starts): a wrong password or a mismatched key is one line."""
+def load_tls(config: Config) -> Any:
+    """The core's loaded TLS settings (None without --ssl-certfile), read
+    before the app is imported or any worker starts: a wrong password or a
+    mismatched key is one line."""
     if config.ssl_certfile is None:
-        return
+        return None
     native_core_factory()  # a missing native module is one line too
     from . import _core
 
     try:
-        _core.check_tls(**config.tls_options)
+        return _core.load_tls(**config.tls_options)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
 
@@ -89,13 +90,16 @@ class Server:
         *,
         sockets: list[socket.socket] | None = None,
         on_started: StartedHook | None = None,
+        tls: Any = None,
     ) -> None:
         """``sockets``: listening sockets bound elsewhere (a worker inherits
         its supervisor's); they are closed once the server stops accepting.
-        Without them the server binds ``config.host:config.port`` itself."""
+        Without them the server binds ``config.host:config.port`` itself.
+        ``tls``: what ``load_tls(config)`` returned."""
         self.config = config
         self.app = app
         self._core_factory = core_factory
+        self._tls = tls
         self._given_sockets = sockets
         self._on_started = on_started
         self.started = False  # True once the core is accepting connections
@@ -160,8 +164,7 @@ class Server:
         try:
             core = self._create_core(loop, sockets, state)
         except (RuntimeError, ValueError) as exc:
-            # The core refuses this interpreter (see _core.Server) or a
-            # setting (the TLS files changed since check_tls): one line.
+            # The core refuses this interpreter or a setting: one line.
             _close_all(listeners)
             await lifespan.shutdown()
             raise StartupError(str(exc)) from exc
@@ -229,7 +232,7 @@ class Server:
             proxy_headers=config.proxy_headers,
             forwarded_allow_ips=config.trusted_proxies,
             proxy_protocol=config.proxy_protocol,
-            **config.tls_options,
+            tls=self._tls,
             **self._access_log_options(),
         )
 

@@ -44,7 +44,7 @@ from .errors import EXIT_ERROR, StartupError
 from .importer import load_app
 from .logging_setup import configure_logging
 from .loops import loop_factory, run_on_new_loop
-from .server import CoreFactory, CoreServer, Server, native_core_factory
+from .server import CoreFactory, CoreServer, Server, load_tls, native_core_factory
 
 logger = logging.getLogger("pyre_http.error")
 
@@ -121,7 +121,8 @@ def serve_worker(
     def on_started(loop: asyncio.AbstractEventLoop, core: CoreServer) -> None:
         hooks.started(server, loop, core)
 
-    server = Server(config, loaded, factory, sockets=sockets, on_started=on_started)
+    tls = load_tls(config) if core_factory is None else None
+    server = Server(config, loaded, factory, sockets=sockets, on_started=on_started, tls=tls)
     return run_on_new_loop(server.serve(), new_loop)
 
 

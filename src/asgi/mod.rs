@@ -37,7 +37,8 @@ use pyo3::prelude::*;
 /// names resolve and `_core.pyi` can describe them.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Server>()?;
-    m.add_function(wrap_pyfunction!(tls_settings::check_tls, m)?)?;
+    m.add_class::<tls_settings::TlsSettings>()?;
+    m.add_function(wrap_pyfunction!(tls_settings::load_tls, m)?)?;
     m.add_class::<receive::Receive>()?;
     m.add_class::<send::Send>()?;
     m.add_class::<websocket::WsReceive>()?;

@@ -5,7 +5,7 @@ use super::context::{AccessLog, AppContext, LoggingSetup};
 use super::handler::AsgiHandler;
 use super::scope::ScopeBuilder;
 use super::settings::{ProxySettings, WsSettings};
-use super::tls_settings;
+use super::tls_settings::TlsSettings;
 use crate::http1::{Limits, ResponseDefaults};
 use crate::net::{Driver, DriverConfig, Listener, Timeouts, TrustedProxies};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -37,7 +37,7 @@ impl Server {
         ws, ws_max_size, ws_max_queue, ws_ping_interval, ws_ping_timeout, ws_per_message_deflate,
         proxy_headers, forwarded_allow_ips, proxy_protocol,
         access_log_hook, access_log_request_headers, access_log_response_headers, access_log_timing,
-        ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_cert_reqs, ssl_ciphers,
+        tls,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -73,22 +73,9 @@ impl Server {
         access_log_request_headers: Vec<String>,
         access_log_response_headers: Vec<String>,
         access_log_timing: bool,
-        ssl_certfile: Option<String>,
-        ssl_keyfile: Option<String>,
-        ssl_keyfile_password: Option<String>,
-        ssl_ca_certs: Option<String>,
-        ssl_cert_reqs: i64,
-        ssl_ciphers: String,
+        tls: Option<Py<TlsSettings>>,
     ) -> PyResult<Self> {
         ensure_gil_enabled(py)?;
-        let tls = tls_settings::load(
-            ssl_certfile,
-            ssl_keyfile,
-            ssl_keyfile_password,
-            ssl_ca_certs,
-            ssl_cert_reqs,
-            ssl_ciphers,
-        )?;
         let trusted = TrustedProxies::parse(forwarded_allow_ips.iter().map(String::as_str))
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?;
         if !(timeout_keep_alive.is_finite() && timeout_keep_alive >= 0.0) {
@@ -180,7 +167,7 @@ impl Server {
             limit_concurrency,
             trusted,
             proxy_protocol,
-            tls,
+            tls: tls.map(|settings| settings.get().config.clone()),
         };
         let handler = AsgiHandler { ctx: Rc::new(ctx) };
         Ok(Server {

@@ -1,58 +1,44 @@
-//! The `ssl_*` arguments of `Server` and `check_tls`, as uvicorn names
-//! them, turned into the driver's TLS configuration.
+//! `load_tls`: uvicorn's `ssl_*` settings turned into the driver's TLS
+//! configuration, once. The front loads it before anything starts (so that
+//! a wrong password is one line) and hands the result to `Server`.
 
 use crate::net::tls::{ClientCerts, TlsConfig, TlsOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// `None` without a certificate (plain HTTP); a `ValueError` with one line
-/// naming the setting for anything unusable.
-pub fn load(
-    certfile: Option<String>,
-    keyfile: Option<String>,
-    password: Option<String>,
-    ca_certs: Option<String>,
-    cert_reqs: i64,
-    ciphers: String,
-) -> PyResult<Option<TlsConfig>> {
-    let Some(certfile) = certfile else {
-        if keyfile.is_some() {
-            return Err(PyValueError::new_err("ssl_keyfile needs ssl_certfile"));
-        }
-        return Ok(None);
-    };
-    let options = TlsOptions {
-        certfile,
-        keyfile,
-        password,
-        ca_certs,
-        client_certs: ClientCerts::from_cert_reqs(cert_reqs).map_err(PyValueError::new_err)?,
-        ciphers,
-    };
-    TlsConfig::load(&options)
-        .map(Some)
-        .map_err(PyValueError::new_err)
+/// A loaded certificate, key and client-certificate policy: what
+/// `Server(tls=...)` serves with. Made only by `load_tls`.
+#[pyclass(module = "pyre_http._core", frozen)]
+pub struct TlsSettings {
+    pub config: TlsConfig,
 }
 
-/// Checks the TLS settings without serving: the front calls it before it
-/// starts workers, so that a wrong password is one line, once.
+/// `None` without a certificate (plain HTTP); a `ValueError` with one line
+/// naming the setting for anything unusable.
 #[pyfunction]
 #[pyo3(signature = (*, ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_cert_reqs, ssl_ciphers))]
-pub fn check_tls(
+pub fn load_tls(
     ssl_certfile: Option<String>,
     ssl_keyfile: Option<String>,
     ssl_keyfile_password: Option<String>,
     ssl_ca_certs: Option<String>,
     ssl_cert_reqs: i64,
     ssl_ciphers: String,
-) -> PyResult<()> {
-    load(
-        ssl_certfile,
-        ssl_keyfile,
-        ssl_keyfile_password,
-        ssl_ca_certs,
-        ssl_cert_reqs,
-        ssl_ciphers,
-    )
-    .map(|_| ())
+) -> PyResult<Option<TlsSettings>> {
+    let Some(certfile) = ssl_certfile else {
+        if ssl_keyfile.is_some() {
+            return Err(PyValueError::new_err("ssl_keyfile needs ssl_certfile"));
+        }
+        return Ok(None);
+    };
+    let options = TlsOptions {
+        certfile,
+        keyfile: ssl_keyfile,
+        password: ssl_keyfile_password,
+        ca_certs: ssl_ca_certs,
+        client_certs: ClientCerts::from_cert_reqs(ssl_cert_reqs).map_err(PyValueError::new_err)?,
+        ciphers: ssl_ciphers,
+    };
+    let config = TlsConfig::load(&options).map_err(PyValueError::new_err)?;
+    Ok(Some(TlsSettings { config }))
 }

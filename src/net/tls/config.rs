@@ -8,7 +8,6 @@ use rustls::crypto::ring;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// Whether clients present certificates (Python's `ssl.CERT_*` values).
@@ -49,7 +48,7 @@ pub struct TlsOptions {
 pub struct TlsConfig {
     pub(super) rustls: Arc<ServerConfig>,
     /// The server's certificate in PEM, for the scope's `tls` extension.
-    pub(super) server_cert_pem: Rc<str>,
+    pub(super) server_cert_pem: Arc<str>,
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -80,7 +79,7 @@ impl TlsConfig {
             Some(verifier) => builder.with_client_cert_verifier(verifier),
             None => builder.with_no_client_auth(),
         };
-        let server_cert_pem = Rc::from(pem::encode("CERTIFICATE", &chain[0]));
+        let server_cert_pem = Arc::from(pem::encode("CERTIFICATE", &chain[0]));
         let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => {
                 "ssl_keyfile: the private key does not match the certificate in ssl_certfile"

@@ -3,14 +3,14 @@
 
 use super::pem;
 use rustls::ServerConnection;
-use std::rc::Rc;
+use std::sync::Arc;
 use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
 #[derive(Debug)]
 pub struct TlsInfo {
     /// The server's certificate in PEM.
-    pub server_cert: Rc<str>,
+    pub server_cert: Arc<str>,
     /// The client's certificate first, then the chain it sent, in PEM;
     /// empty without a client certificate.
     pub client_cert_chain: Vec<String>,
@@ -23,7 +23,7 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    pub(super) fn of(conn: &ServerConnection, server_cert: &Rc<str>) -> TlsInfo {
+    pub(super) fn of(conn: &ServerConnection, server_cert: &Arc<str>) -> TlsInfo {
         let peer = conn.peer_certificates().unwrap_or_default();
         TlsInfo {
             server_cert: server_cert.clone(),

@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The first byte of a TLS record carrying a handshake message.
 const HANDSHAKE_RECORD: u8 = 0x16;
@@ -42,7 +43,7 @@ pub enum Received {
 
 pub struct TlsSession {
     conn: ServerConnection,
-    server_cert_pem: Rc<str>,
+    server_cert_pem: Arc<str>,
     /// Set once the handshake is complete.
     info: Option<Rc<TlsInfo>>,
     started: bool,
