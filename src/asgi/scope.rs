@@ -148,31 +148,35 @@ impl ScopeBuilder {
         via: &Via<'_>,
         subprotocols: Option<&[String]>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        match subprotocols {
+            None => self.build_http(py, head, client, via),
+            Some(subprotocols) => self.build_websocket(py, head, client, via, subprotocols),
+        }
+    }
+
+    /// A `websocket` scope, built key by key (handshakes are rare next to
+    /// requests).
+    fn build_websocket<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        client: &Bound<'py, PyAny>,
+        via: &Via<'_>,
+        subprotocols: &[String],
+    ) -> PyResult<Bound<'py, PyDict>> {
         let Via {
             server,
             secure,
             tls,
         } = *via;
-        if subprotocols.is_none() {
-            return self.build_http(py, head, client, via);
-        }
         let scope = PyDict::new(py);
-        let (kind, scheme) = match (subprotocols, secure) {
-            (None, false) => (intern!(py, "http"), intern!(py, "http")),
-            (None, true) => (intern!(py, "http"), intern!(py, "https")),
-            (Some(_), false) => (intern!(py, "websocket"), intern!(py, "ws")),
-            (Some(_), true) => (intern!(py, "websocket"), intern!(py, "wss")),
-        };
-        scope.set_item(intern!(py, "type"), kind)?;
+        scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py).copy()?)?;
-        let version = match head.version {
-            crate::http1::Version::Http10 => intern!(py, "1.0"),
-            crate::http1::Version::Http11 => intern!(py, "1.1"),
+        scope.set_item(intern!(py, "http_version"), http_version(py, head))?;
+        let scheme = match secure {
+            false => intern!(py, "ws"),
+            true => intern!(py, "wss"),
         };
-        scope.set_item(intern!(py, "http_version"), version)?;
-        if subprotocols.is_none() {
-            scope.set_item(intern!(py, "method"), self.method(py, head.method()))?;
-        }
         scope.set_item(intern!(py, "scheme"), scheme)?;
         let raw_path = head.path();
         scope.set_item(intern!(py, "path"), decoded_path(py, raw_path))?;
@@ -185,13 +189,11 @@ impl ScopeBuilder {
         if let Some(state) = &self.state {
             scope.set_item(intern!(py, "state"), state.bind(py).copy()?)?;
         }
+        scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
         let extensions = PyDict::new(py);
-        if let Some(subprotocols) = subprotocols {
-            scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
-            // The denial extension: the application may refuse the
-            // handshake with a full HTTP response.
-            extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
-        }
+        // The denial extension: the application may refuse the handshake
+        // with a full HTTP response.
+        extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         if let Some(tls) = tls {
             extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
         }
@@ -216,11 +218,7 @@ impl ScopeBuilder {
         } = *via;
         let scope = self.http_template.bind(py).copy()?;
         set(&scope, intern!(py, "asgi"), &self.asgi.bind(py).copy()?)?;
-        let version = match head.version {
-            crate::http1::Version::Http10 => intern!(py, "1.0"),
-            crate::http1::Version::Http11 => intern!(py, "1.1"),
-        };
-        set(&scope, intern!(py, "http_version"), version)?;
+        set(&scope, intern!(py, "http_version"), http_version(py, head))?;
         set(
             &scope,
             intern!(py, "method"),
@@ -354,6 +352,13 @@ fn set<T>(
     match status {
         0 => Ok(()),
         _ => Err(PyErr::fetch(dict.py())),
+    }
+}
+
+fn http_version<'py>(py: Python<'py>, head: &RequestHead) -> &'py Bound<'py, PyString> {
+    match head.version {
+        crate::http1::Version::Http10 => intern!(py, "1.0"),
+        crate::http1::Version::Http11 => intern!(py, "1.1"),
     }
 }
 
