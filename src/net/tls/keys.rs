@@ -5,7 +5,7 @@
 
 use super::pem::{self, Block};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+use cbc::cipher::{BlockCipher, BlockDecryptMut, KeyInit, KeyIvInit};
 use md5::{Digest, Md5};
 use rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
@@ -103,36 +103,33 @@ fn decrypt_legacy(block: &Block, password: &[u8]) -> Result<Vec<u8>, String> {
     if iv.len() < 8 {
         return Err("a malformed DEK-Info IV".into());
     }
-    let cipher = cipher.trim().to_ascii_uppercase();
-    let key_len = match cipher.as_str() {
-        "AES-128-CBC" => 16,
-        "AES-192-CBC" => 24,
-        "AES-256-CBC" => 32,
-        "DES-EDE3-CBC" => 24,
+    // The cipher's key length, and its CBC decryption.
+    type Decrypt = fn(&[u8], &[u8], &[u8]) -> Result<Option<Vec<u8>>, String>;
+    let (key_len, decrypt): (usize, Decrypt) = match cipher.trim().to_ascii_uppercase().as_str() {
+        "AES-128-CBC" => (16, cbc_decrypt::<aes::Aes128>),
+        "AES-192-CBC" => (24, cbc_decrypt::<aes::Aes192>),
+        "AES-256-CBC" => (32, cbc_decrypt::<aes::Aes256>),
+        "DES-EDE3-CBC" => (24, cbc_decrypt::<des::TdesEde3>),
         other => return Err(format!("unsupported key encryption {other}")),
     };
     let key = bytes_to_key(password, &iv[..8], key_len);
-    let data = &block.der;
-    let plain = match cipher.as_str() {
-        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
-            .map_err(|_| "a malformed DEK-Info IV")?
-            .decrypt_padded_vec_mut::<Pkcs7>(data),
-        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
-            .map_err(|_| "a malformed DEK-Info IV")?
-            .decrypt_padded_vec_mut::<Pkcs7>(data),
-        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
-            .map_err(|_| "a malformed DEK-Info IV")?
-            .decrypt_padded_vec_mut::<Pkcs7>(data),
-        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(|_| "a malformed DEK-Info IV")?
-            .decrypt_padded_vec_mut::<Pkcs7>(data),
-    };
+    let plain = decrypt(&key, &iv, &block.der)?;
     // A wrong password leaves bad padding, or (rarely) padding that happens
     // to fit around bytes that are not a DER SEQUENCE.
     match plain {
-        Ok(plain) if plain.first() == Some(&0x30) => Ok(plain),
+        Some(plain) if plain.first() == Some(&0x30) => Ok(plain),
         _ => Err("wrong password for the encrypted key".into()),
     }
+}
+
+/// CBC decryption with PKCS#7 padding; `Ok(None)` when the padding is bad.
+fn cbc_decrypt<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Option<Vec<u8>>, String>
+where
+    C: BlockDecryptMut + BlockCipher + KeyInit,
+{
+    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv)
+        .map_err(|_| "a malformed DEK-Info IV".to_owned())?;
+    Ok(decryptor.decrypt_padded_vec_mut::<Pkcs7>(data).ok())
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration.
