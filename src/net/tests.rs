@@ -241,6 +241,26 @@ pub(super) fn read_until_closed(fixture: &mut Fixture, stream: &mut TcpStream) -
     }
 }
 
+/// After a greedy client sent `total` requests for `response` bytes each
+/// and read nothing: parsing stopped before the last (the answers would
+/// exceed the socket buffers), and unsent output never passed the
+/// high-water mark by more than one response. Returns the requests parsed.
+pub(super) fn assert_parsing_stopped_at_the_high_water_mark(
+    fx: &mut Fixture,
+    total: usize,
+    response: usize,
+) -> usize {
+    fx.pump_for(Duration::from_millis(200));
+    let answered = fx.handler().requests.get();
+    assert!(answered < total, "all {total} requests were parsed");
+    let unsent = fx.handler().max_unsent_at_request.get();
+    assert!(
+        unsent <= WRITE_HIGH_WATER + response + 512,
+        "{unsent} bytes were unsent when a request was parsed"
+    );
+    answered
+}
+
 #[test]
 fn pipelined_requests_from_a_client_that_does_not_read_stop_at_the_high_water_mark() {
     let response = 16 * 1024;
@@ -261,15 +281,7 @@ fn pipelined_requests_from_a_client_that_does_not_read_stop_at_the_high_water_ma
         }
         fx.driver.on_ready().expect("a driver pass");
     }
-    fx.pump_for(Duration::from_millis(200));
-    let answered = fx.handler().requests.get();
-    assert!(answered < total, "all {total} requests were parsed");
-    // Output never passed the high-water mark by more than one response.
-    let unsent = fx.handler().max_unsent_at_request.get();
-    assert!(
-        unsent <= WRITE_HIGH_WATER + response + 512,
-        "{unsent} bytes were unsent when a request was parsed"
-    );
+    let answered = assert_parsing_stopped_at_the_high_water_mark(&mut fx, total, response);
 
     // A well-behaved client is served meanwhile.
     let mut polite = fx.connect();

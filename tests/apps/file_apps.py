@@ -10,16 +10,7 @@ import json
 import os
 from urllib.parse import parse_qs
 
-SIDE_DIR = os.environ.get("PYRE_TEST_DIR")
-
-
-def side_write(name, text):
-    if not SIDE_DIR:
-        return
-    path = os.path.join(SIDE_DIR, name)
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+from testapp import side_write
 
 
 def query(scope):
