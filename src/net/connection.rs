@@ -400,6 +400,18 @@ impl<S> Connection<S> {
         self.output.over_high_water
     }
 
+    /// Whether this connection's output may wait for the end of the pass
+    /// (`Driver::settle`): an open connection with a little output, no
+    /// sender waiting for it to drain and no pause on input for it.
+    pub(super) fn may_cork(&mut self) -> bool {
+        let unsent = self.unsent();
+        self.lifecycle == Lifecycle::Open
+            && unsent > 0
+            && unsent < WRITE_LOW_WATER
+            && !self.output.waiter
+            && !self.output_blocks_input()
+    }
+
     /// After a flush: true once if a sender waited and the output has
     /// fallen below the low-water mark.
     pub(super) fn take_drained(&mut self) -> bool {

@@ -44,6 +44,11 @@ pub(super) struct TestHandler {
     ws_messages: RefCell<Vec<WsEvent>>,
     /// The file `Answer::File` sends.
     file: RefCell<Option<std::path::PathBuf>>,
+    /// How long the application takes per request (before answering).
+    work: Cell<Duration>,
+    /// A client socket whose received bytes are noted at every request.
+    watched: RefCell<Option<TcpStream>>,
+    pub(super) watched_bytes_at_request: RefCell<Vec<usize>>,
 }
 
 impl TestHandler {
@@ -57,6 +62,9 @@ impl TestHandler {
             running_tasks: Cell::new(0),
             ws_messages: RefCell::new(Vec::new()),
             file: RefCell::new(None),
+            work: Cell::new(Duration::ZERO),
+            watched: RefCell::new(None),
+            watched_bytes_at_request: RefCell::new(Vec::new()),
         }
     }
 }
@@ -66,6 +74,12 @@ impl Handler for TestHandler {
 
     fn on_request(&self, conn: &ConnRef<()>, _head: RequestHead) {
         self.requests.set(self.requests.get() + 1);
+        if let Some(watched) = self.watched.borrow().as_ref() {
+            let mut buf = [0u8; 4096];
+            let received = watched.peek(&mut buf).unwrap_or(0);
+            self.watched_bytes_at_request.borrow_mut().push(received);
+        }
+        std::thread::sleep(self.work.get());
         let mut c = conn.borrow_mut();
         let unsent = c.unsent().max(self.max_unsent_at_request.get());
         self.max_unsent_at_request.set(unsent);
@@ -395,6 +409,51 @@ fn a_busy_connection_takes_a_bounded_number_of_steps_per_pass() {
         fx.driver.on_ready().expect("a driver pass");
         received.extend(read_available(&mut busy));
     }
+}
+
+/// Three clients with a request each, served in one pass; the handler
+/// notes what the first client had received when each request arrived.
+fn serve_three_in_one_pass(work: Duration) -> Vec<usize> {
+    let mut fx = Fixture::new(Answer::Bytes(10), DriverConfig::default());
+    let mut clients = [fx.connect(), fx.connect(), fx.connect()];
+    let watched = clients[0].try_clone().expect("a second handle");
+    watched
+        .set_nonblocking(true)
+        .expect("a non-blocking socket");
+    *fx.handler().watched.borrow_mut() = Some(watched);
+    fx.handler().work.set(work);
+    for client in clients.iter_mut() {
+        client.write_all(GET).expect("a request");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    fx.driver.on_ready().expect("a driver pass");
+    assert_eq!(fx.handler().requests.get(), 3, "one pass takes all three");
+    for client in clients.iter_mut() {
+        assert_eq!(count(&read_available(client), b"HTTP/1.1 200"), 1);
+    }
+    fx.handler().watched_bytes_at_request.take()
+}
+
+#[test]
+fn the_responses_of_one_pass_are_written_together_at_its_end() {
+    let received = serve_three_in_one_pass(Duration::ZERO);
+    assert_eq!(
+        received,
+        [0, 0, 0],
+        "a response went out before the pass ended"
+    );
+}
+
+#[test]
+fn a_slow_application_does_not_hold_finished_responses_beyond_the_budget() {
+    // Each request takes 2 ms, more than the cork budget: the first
+    // response waits for the second request's turn, not for the third's.
+    let received = serve_three_in_one_pass(Duration::from_millis(2));
+    assert_eq!(received[..2], [0, 0]);
+    assert!(
+        received[2] > 0,
+        "the first response was held for the whole pass"
+    );
 }
 
 pub(super) fn config_with(adjust: impl FnOnce(&mut DriverConfig)) -> DriverConfig {
