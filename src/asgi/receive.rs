@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core")]
+#[pyclass(module = "pyre_http._core", freelist = 64)]
 pub struct Receive {
     state: LoopBound<ReceiveState>,
 }

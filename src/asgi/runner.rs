@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyIterator, PyType};
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core")]
+#[pyclass(module = "pyre_http._core", freelist = 64)]
 pub struct AppRunner {
     /// The application's coroutine, or the iterator of its awaitable's
     /// `__await__()` (see [`awaitable_steps`]).

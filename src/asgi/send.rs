@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::rc::Rc;
 
-#[pyclass(module = "pyre_http._core")]
+#[pyclass(module = "pyre_http._core", freelist = 64)]
 pub struct Send {
     state: LoopBound<SendState>,
 }
