@@ -90,6 +90,18 @@ def test_date_and_server_headers(server, server_kind):
     assert r.header_all("server") == [server_kind.server_header]
 
 
+def test_a_response_sent_after_a_wait_carries_the_date_it_was_sent(server):
+    # The clock is read once per driver pass; a response written later, by
+    # an application that awaited something, must not reuse that reading.
+    with server.client() as c:
+        c.send(request("GET", "/sleep?s=2.2"))
+        sent_at = time.time()
+        r = c.read_response()
+    assert r.status == 200
+    date = email.utils.parsedate_to_datetime(r.header("date")).timestamp()
+    assert date >= int(sent_at) + 2, (r.header("date"), sent_at)
+
+
 def test_no_server_and_no_date_header(make_server):
     srv = make_server("testapp:app", "--no-server-header", "--no-date-header")
     with srv.client() as c:

@@ -23,6 +23,9 @@ pub struct AppContext {
     pub scope: ScopeBuilder,
     pub defaults: ResponseDefaults,
     date: Cell<(u64, [u8; 29])>,
+    /// Inside a driver pass: the `date` value once read in this pass (the
+    /// clock is read once per pass, not per response). `None` outside.
+    pass_date: Cell<Option<Option<[u8; 29]>>>,
     error_logger: Py<PyAny>,
     /// `None` when access logging is off.
     access: Option<AccessLog>,
@@ -90,6 +93,7 @@ impl AppContext {
             scope,
             defaults,
             date: Cell::new((u64::MAX, [0; 29])),
+            pass_date: Cell::new(None),
             error_logger: logging.error_logger,
             access: logging.access,
             proxy,
@@ -199,8 +203,33 @@ impl AppContext {
         Ok(())
     }
 
-    /// The `date` header value, formatted at most once a second.
+    /// A driver pass begins (`Server::on_ready`): responses written until
+    /// `end_pass` share one reading of the clock. A pass is bounded work, far
+    /// shorter than the second a `date` value stands for.
+    pub fn begin_pass(&self) {
+        self.pass_date.set(Some(None));
+    }
+
+    pub fn end_pass(&self) {
+        self.pass_date.set(None);
+    }
+
+    /// The `date` header value: formatted at most once a second, and the
+    /// clock read at most once per driver pass. Outside a pass (a response
+    /// sent after the application awaited something) it is read each time.
     pub fn date(&self) -> [u8; 29] {
+        match self.pass_date.get() {
+            None => self.date_now(),
+            Some(Some(date)) => date,
+            Some(None) => {
+                let date = self.date_now();
+                self.pass_date.set(Some(Some(date)));
+                date
+            }
+        }
+    }
+
+    fn date_now(&self) -> [u8; 29] {
         let now = SystemTime::now();
         let secs = now
             .duration_since(UNIX_EPOCH)

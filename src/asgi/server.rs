@@ -181,7 +181,11 @@ impl Server {
     }
 
     fn on_ready(&mut self) -> PyResult<()> {
-        Ok(self.driver.on_ready()?)
+        let ctx = self.driver.handler().ctx.clone();
+        ctx.begin_pass();
+        let result = self.driver.on_ready();
+        ctx.end_pass();
+        Ok(result?)
     }
 
     /// Timers; call about once a second.
