@@ -66,3 +66,17 @@ def test_send_after_disconnect_raises_oserror_quietly(make_server):
     log = srv.stderr_text()
     assert "Traceback" not in log, log
     assert "ERROR" not in log, log
+
+
+def test_message_keys_made_at_run_time_are_read_like_literal_ones(server):
+    # send() matches keys by identity with the interned names first; keys
+    # built at run time (and str subclasses) must still be found by value.
+    with server.client() as c:
+        c.send(request("GET", "/runtime-keys"))
+        r = c.read_response()
+        assert r.status == 203
+        assert r.header("x-made") == "at run time"
+        assert r.header("transfer-encoding") == "chunked"  # more_body was honoured
+        assert r.body == b"one,two"
+        c.send(request("GET", "/hello"))
+        assert c.read_response().status == 200

@@ -7,15 +7,13 @@ use super::errors::ClientDisconnected;
 use super::extras;
 use super::file_send;
 use super::loop_bound::LoopBound;
-use super::message;
+use super::message::{self, ResponseFields};
 use super::receive::disconnect_message;
 use super::response;
 use super::session::{borrow_conn, http_and_out, HttpSession};
 use crate::net::{ConnRef, Connection, Flush};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use std::rc::Rc;
 
 #[pyclass(module = "pyre_http._core", freelist = 64)]
@@ -51,10 +49,10 @@ impl SendState {
         Ok(())
     }
 
-    fn start(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let status = message::status(message)?;
-        let headers = message.get_item(intern!(py, "headers"))?;
-        let trailers = message::flag(message, intern!(py, "trailers"))?;
+    fn start(&self, py: Python<'_>, fields: ResponseFields<'_>) -> PyResult<Py<PyAny>> {
+        let status = message::status_value(fields.status)?;
+        let headers = fields.headers;
+        let trailers = message::flag_value(fields.trailers, "trailers")?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         let headers = headers.filter(|h| !h.is_none());
@@ -64,8 +62,8 @@ impl SendState {
         Ok(self.ctx.done.clone_ref(py).into_any())
     }
 
-    fn body(&self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let (body, more) = message::body(message)?;
+    fn body(&self, py: Python<'_>, fields: ResponseFields<'_>) -> PyResult<Py<PyAny>> {
+        let (body, more) = message::body_values(fields.body, fields.more_body)?;
         let mut conn = borrow_conn(&self.conn)?;
         self.check_writable(&conn)?;
         let (http, out) = http_and_out(&mut conn)?;
@@ -133,10 +131,12 @@ impl SendState {
 impl Send {
     fn __call__(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let state = self.state.get()?;
-        let (message, kind) = message::parse(message)?;
+        let message = message::as_dict(message)?;
+        let mut fields = message::response_fields(message);
+        let kind = message::kind(fields.kind.take())?;
         match kind.to_str()? {
-            "http.response.start" => state.start(py, message),
-            "http.response.body" => state.body(py, message),
+            "http.response.start" => state.start(py, fields),
+            "http.response.body" => state.body(py, fields),
             "http.response.pathsend" => file_send::pathsend(state, py, message),
             "http.response.zerocopysend" => file_send::zerocopysend(state, py, message),
             "http.response.trailers" => extras::trailers(state, py, message),

@@ -419,6 +419,33 @@ async def send_check(scope, receive, send):
         pass
 
 
+class _Key(str):
+    """A str subclass, as a key an application might build."""
+
+
+def _runtime(text):
+    """`text` as a str made at run time: equal to the literal, not the
+    interned object a dict display in code would hold."""
+    return "".join(list(text))
+
+
+@route("/runtime-keys")
+async def runtime_keys(scope, receive, send):
+    """A response whose messages use keys made at run time (a str subclass
+    too) and carry a key that is not a str: send() must read them as it
+    reads literal keys."""
+    await send(
+        {
+            _runtime("type"): _runtime("http.response.start"),
+            _runtime("status"): 203,
+            _Key("headers"): [(b"x-made", b"at run time")],
+            7: "not a field",
+        }
+    )
+    await send({_runtime("type"): "http.response.body", _runtime("body"): b"one,", _runtime("more_body"): True})
+    await send({"type": "http.response.body", _Key("body"): b"two"})
+
+
 @route("/crlf-header")
 async def crlf_header(scope, receive, send):
     """A header value that would inject a header if written as is (not caught)."""
