@@ -44,8 +44,9 @@ pub(super) struct TestHandler {
     ws_messages: RefCell<Vec<WsEvent>>,
     /// The file `Answer::File` sends.
     file: RefCell<Option<std::path::PathBuf>>,
-    /// How long the application takes per request (before answering).
-    work: Cell<Duration>,
+    /// How long the application takes for each request, in order (before
+    /// answering); no time for requests beyond the list.
+    work: RefCell<Vec<Duration>>,
     /// A client socket whose received bytes are noted at every request.
     watched: RefCell<Option<TcpStream>>,
     pub(super) watched_bytes_at_request: RefCell<Vec<usize>>,
@@ -62,7 +63,7 @@ impl TestHandler {
             running_tasks: Cell::new(0),
             ws_messages: RefCell::new(Vec::new()),
             file: RefCell::new(None),
-            work: Cell::new(Duration::ZERO),
+            work: RefCell::new(Vec::new()),
             watched: RefCell::new(None),
             watched_bytes_at_request: RefCell::new(Vec::new()),
         }
@@ -79,7 +80,8 @@ impl Handler for TestHandler {
             let received = watched.peek(&mut buf).unwrap_or(0);
             self.watched_bytes_at_request.borrow_mut().push(received);
         }
-        std::thread::sleep(self.work.get());
+        let work = self.work.borrow().get(self.requests.get() - 1).copied();
+        std::thread::sleep(work.unwrap_or_default());
         let mut c = conn.borrow_mut();
         let unsent = c.unsent().max(self.max_unsent_at_request.get());
         self.max_unsent_at_request.set(unsent);
@@ -411,9 +413,11 @@ fn a_busy_connection_takes_a_bounded_number_of_steps_per_pass() {
     }
 }
 
-/// `n` clients with a request each, served in one pass; the handler notes
-/// what the first client had received when each request arrived.
-fn serve_in_one_pass(n: usize, work: Duration) -> Vec<usize> {
+/// `work.len()` clients with a request each, served in one pass, the
+/// application taking `work[i]` for the i-th; the handler notes what the
+/// first client had received when each request arrived.
+fn serve_in_one_pass(work: &[Duration]) -> Vec<usize> {
+    let n = work.len();
     let mut fx = Fixture::new(Answer::Bytes(10), DriverConfig::default());
     let mut clients: Vec<TcpStream> = (0..n).map(|_| fx.connect()).collect();
     let watched = clients[0].try_clone().expect("a second handle");
@@ -421,7 +425,7 @@ fn serve_in_one_pass(n: usize, work: Duration) -> Vec<usize> {
         .set_nonblocking(true)
         .expect("a non-blocking socket");
     *fx.handler().watched.borrow_mut() = Some(watched);
-    fx.handler().work.set(work);
+    *fx.handler().work.borrow_mut() = work.to_vec();
     for client in clients.iter_mut() {
         client.write_all(GET).expect("a request");
     }
@@ -434,24 +438,33 @@ fn serve_in_one_pass(n: usize, work: Duration) -> Vec<usize> {
     fx.handler().watched_bytes_at_request.take()
 }
 
+const SLOW: Duration = Duration::from_millis(50);
+
 #[test]
 fn the_responses_of_one_pass_are_written_together_at_its_end() {
-    // Answered at once, the first response has not gone out when the
-    // second request is handled: it waits for the end of the pass. (Two
-    // clients: the budget, 100 µs, is checked only after a whole turn.)
-    let received = serve_in_one_pass(2, Duration::ZERO);
+    // Answered at once, no response goes out before the last request of
+    // the pass was handled.
+    let received = serve_in_one_pass(&[Duration::ZERO; 3]);
     assert_eq!(
         received,
-        [0, 0],
+        [0, 0, 0],
         "a response went out before the pass ended"
     );
 }
 
 #[test]
-fn a_slow_application_does_not_hold_finished_responses_beyond_the_budget() {
-    // Each request takes 2 ms, more than the cork budget: the first
-    // response waits for the second request's turn, not for the third's.
-    let received = serve_in_one_pass(3, Duration::from_millis(2));
+fn the_response_of_a_slow_turn_is_written_right_after_it() {
+    // A turn longer than the cork budget is not corked: waiting for the
+    // others would add their turns to its latency.
+    let received = serve_in_one_pass(&[SLOW, Duration::ZERO]);
+    assert!(received[1] > 0, "the slow turn's response was held");
+}
+
+#[test]
+fn corked_responses_wait_no_longer_than_the_budget() {
+    // The first response is corked; the second request takes longer than
+    // the budget, so the first goes out after that turn, not at the end.
+    let received = serve_in_one_pass(&[Duration::ZERO, SLOW, Duration::ZERO]);
     assert_eq!(received[..2], [0, 0]);
     assert!(
         received[2] > 0,
