@@ -237,8 +237,9 @@ impl<S> Connection<S> {
     }
 
     /// The bridge appended output; `flush` says how soon it must go out.
-    /// Inside the driver's callback everything is written at the end of the
-    /// connection's processing, once.
+    /// Inside the driver's callback everything is written once, when the
+    /// connection's turn ends or, corked, at the end of the pass
+    /// (`Driver::settle`).
     pub fn output_added(&mut self, flush: Flush) {
         if self.left_to_the_callback() {
             return;
@@ -332,8 +333,8 @@ impl<S> Connection<S> {
 /// The driver's side.
 impl<S> Connection<S> {
     /// Inside the driver's callback, what the bridge did is picked up there:
-    /// the connection being processed settles (flush, next request) when its
-    /// turn ends; another one (a broadcast from an eager task) is asked for
+    /// the connection being processed settles (flush or cork, next request)
+    /// when its turn ends; another one (a broadcast from an eager task) is asked for
     /// a visit. False outside the callback.
     fn left_to_the_callback(&self) -> bool {
         if !self.scheduler.in_callback() {
