@@ -22,10 +22,10 @@ pub struct AppContext {
     task_start: TaskStart,
     pub scope: ScopeBuilder,
     pub defaults: ResponseDefaults,
+    /// The second `date` was formatted for, and its value.
     date: Cell<(u64, [u8; 29])>,
-    /// Inside a driver pass: the `date` value once read in this pass (the
-    /// clock is read once per pass, not per response). `None` outside.
-    pass_date: Cell<Option<Option<[u8; 29]>>>,
+    /// Whether the clock may be read for `date` (see `begin_pass`).
+    clock: Cell<DateClock>,
     error_logger: Py<PyAny>,
     /// `None` when access logging is off.
     access: Option<AccessLog>,
@@ -38,6 +38,17 @@ pub struct AppContext {
     /// (`awaitable::done_type`).
     pub done: Py<PyAny>,
     pub ws: WsSettings,
+}
+
+/// When `date` reads the clock: once per driver pass, each time outside one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DateClock {
+    /// Outside a driver pass: every call reads it.
+    EveryCall,
+    /// In a pass, not read yet.
+    PassUnread,
+    /// In a pass, read: the cached value stands.
+    PassRead,
 }
 
 /// How an application coroutine becomes a task.
@@ -93,7 +104,7 @@ impl AppContext {
             scope,
             defaults,
             date: Cell::new((u64::MAX, [0; 29])),
-            pass_date: Cell::new(None),
+            clock: Cell::new(DateClock::EveryCall),
             error_logger: logging.error_logger,
             access: logging.access,
             proxy,
@@ -207,29 +218,22 @@ impl AppContext {
     /// `end_pass` share one reading of the clock. A pass is bounded work, far
     /// shorter than the second a `date` value stands for.
     pub fn begin_pass(&self) {
-        self.pass_date.set(Some(None));
+        self.clock.set(DateClock::PassUnread);
     }
 
     pub fn end_pass(&self) {
-        self.pass_date.set(None);
+        self.clock.set(DateClock::EveryCall);
     }
 
     /// The `date` header value: formatted at most once a second, and the
     /// clock read at most once per driver pass. Outside a pass (a response
     /// sent after the application awaited something) it is read each time.
     pub fn date(&self) -> [u8; 29] {
-        match self.pass_date.get() {
-            None => self.date_now(),
-            Some(Some(date)) => date,
-            Some(None) => {
-                let date = self.date_now();
-                self.pass_date.set(Some(Some(date)));
-                date
-            }
+        match self.clock.get() {
+            DateClock::PassRead => return self.date.get().1,
+            DateClock::PassUnread => self.clock.set(DateClock::PassRead),
+            DateClock::EveryCall => {}
         }
-    }
-
-    fn date_now(&self) -> [u8; 29] {
         let now = SystemTime::now();
         let secs = now
             .duration_since(UNIX_EPOCH)

@@ -36,7 +36,6 @@ pub fn kind(value: Option<Bound<'_, PyAny>>) -> PyResult<Bound<'_, PyString>> {
 
 /// The fields `send()` reads from `http.response.start` and
 /// `http.response.body`, the messages of every response.
-#[derive(Default)]
 pub struct ResponseFields<'py> {
     pub kind: Option<Bound<'py, PyAny>>,
     pub status: Option<Bound<'py, PyAny>>,
